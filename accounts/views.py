@@ -1,0 +1,98 @@
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils.translation import gettext as _
+from django.views.decorators.http import require_http_methods, require_POST
+from django_htmx.http import HttpResponseClientRefresh
+
+from mfdp.errors import DomainError
+
+from . import services
+from .forms import ApiTokenForm, SignupForm
+from .models import ApiToken
+
+
+def home(request):
+    if request.user.is_authenticated:
+        return redirect("accounts:account")
+    return render(request, "home.html")
+
+
+@require_http_methods(["GET", "POST"])
+def signup(request):
+    if request.user.is_authenticated:
+        return redirect("accounts:account")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = services.user_register(
+            email=form.cleaned_data["email"],
+            password=form.cleaned_data["password1"],
+            name=form.cleaned_data["name"],
+        )
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, _("Welcome to MFDP! Your account is ready."))
+        return redirect("accounts:account")
+    return render(request, "accounts/signup.html", {"form": form})
+
+
+@login_required
+def account(request):
+    active_tokens = ApiToken.objects.active().filter(user=request.user).count()
+    return render(request, "accounts/account.html", {"active_tokens": active_tokens})
+
+
+def _get_token_for_user(request, token_id: int) -> ApiToken:
+    return get_object_or_404(ApiToken, id=token_id, user=request.user)
+
+
+def _render_tokens(request, *, form, issued=None, status=200):
+    template_name = "accounts/tokens.html"
+    if request.htmx:
+        template_name += "#token-panel"
+    context = {
+        "form": form,
+        "issued": issued,
+        "tokens": ApiToken.objects.filter(user=request.user),
+    }
+    return render(request, template_name, context, status=status)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def tokens(request):
+    if request.method == "GET":
+        return _render_tokens(request, form=ApiTokenForm())
+    form = ApiTokenForm(request.POST)
+    if not form.is_valid():
+        return _render_tokens(request, form=form, status=400 if not request.htmx else 200)
+    try:
+        issued = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+    except DomainError as error:
+        form.add_error(None, error.message)
+        return _render_tokens(request, form=form, status=400 if not request.htmx else 200)
+    # Rendered, not redirected: the key exists only in this response.
+    return _render_tokens(request, form=ApiTokenForm(), issued=issued)
+
+
+@login_required
+@require_POST
+def token_revoke(request, token_id: int):
+    token = _get_token_for_user(request, token_id)
+    services.api_token_revoke(token=token)
+    if request.htmx:
+        return _render_tokens(request, form=ApiTokenForm())
+    messages.success(request, _("The token “%(name)s” is revoked.") % {"name": token.name})
+    return redirect("accounts:tokens")
+
+
+@login_required
+@require_POST
+def webhook_secret_rotate(request):
+    services.webhook_secret_rotate(user=request.user)
+    messages.success(
+        request, _("A new webhook signing secret is in force; the old one no longer verifies.")
+    )
+    if request.htmx:
+        return HttpResponseClientRefresh()
+    return redirect("accounts:tokens")

@@ -1,0 +1,16 @@
+"""The base of every domain error. Each app defines its own subclasses next to its services;
+the API's exception handler and the pages map them to responses in one place each."""
+
+
+class DomainError(Exception):
+    """A rule of the business said no. `code` is stable (clients branch on it); the message
+    is translated for people."""
+
+    code = "domain_error"
+    http_status = 400
+
+    def __init__(self, message: str = "", *, code: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if code:
+            self.code = code
