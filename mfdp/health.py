@@ -50,7 +50,7 @@ def readyz(request):
         started = time.monotonic()
         try:
             check()
-        except Exception:  # a probe reports any failure, it never raises
+        except Exception as exc:  # a probe reports any failure, it never raises
             # The public answer names only the kind of failure; the details go to the log.
             logger.warning("readyz: %s check failed", name, exc_info=True)
             results[name] = {"status": "error", "error": type(exc).__name__}
