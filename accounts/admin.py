@@ -60,6 +60,10 @@ class UserAdmin(DjangoUserAdmin):
     )
     inlines = [ApiTokenInline]
 
+    def get_inlines(self, request, obj):
+        # A user being added has no tokens yet.
+        return self.inlines if obj else []
+
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(admin.ModelAdmin):

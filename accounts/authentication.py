@@ -16,7 +16,7 @@ class ApiTokenAuthentication(authentication.BaseAuthentication):
             return None
         if len(parts) != 2:
             raise exceptions.AuthenticationFailed(
-                _("Malformed Authorization header: expected 'Bearer <token>'."),
+                _("Malformed Authorization header: expected 'Bearer <token>' or 'Token <token>'."),
                 code="malformed_authorization",
             )
         try:

@@ -8,7 +8,7 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 
 from mfdp.errors import DomainError
 
@@ -55,7 +55,12 @@ def api_token_create(*, user: User, name: str) -> IssuedToken:
         limit = settings.API_TOKENS_PER_USER
         if ApiToken.objects.active().filter(user=user).count() >= limit:
             raise TokenLimitReached(
-                _("You already have %(limit)d active tokens: revoke one first.") % {"limit": limit}
+                ngettext(
+                    "You already have %(limit)d active token: revoke it first.",
+                    "You already have %(limit)d active tokens: revoke one first.",
+                    limit,
+                )
+                % {"limit": limit}
             )
         token = ApiToken.objects.create(
             user=user,
