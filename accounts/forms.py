@@ -22,6 +22,7 @@ class SignupForm(forms.ModelForm):
     class Meta:
         model = User
         fields = ["email", "name"]
+        labels = {"name": _("Name (optional)")}
         widgets = {"email": forms.EmailInput(attrs={"autocomplete": "email", "autofocus": True})}
 
     def clean_email(self) -> str:

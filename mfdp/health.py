@@ -28,9 +28,12 @@ def _check_broker() -> None:
 
 
 def _check_storage() -> None:
-    # exists() of a key that is never written: a round trip that proves the store answers
-    # and the credentials work, without writing anything.
-    default_storage.exists("readyz-probe")
+    bucket = getattr(default_storage, "bucket", None)
+    if bucket is not None:
+        # S3: exists() would call a missing bucket "no such file"; head_bucket fails on it.
+        bucket.meta.client.head_bucket(Bucket=bucket.name)
+    else:
+        default_storage.exists("readyz-probe")
 
 
 CHECKS = {"database": _check_database, "broker": _check_broker, "storage": _check_storage}

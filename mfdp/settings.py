@@ -182,6 +182,7 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_in": str(CELERY_BROKER_DIR),
         "data_folder_out": str(CELERY_BROKER_DIR),
         "processed_folder": str(VAR_DIR / "celery" / "processed"),
+        "control_folder": str(VAR_DIR / "celery" / "control"),
         "store_processed": False,
         "polling_interval": 0.1,
     }
@@ -189,9 +190,8 @@ else:
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "visibility_timeout": env.int("CELERY_VISIBILITY_TIMEOUT", default=3600)
     }
-CELERY_RESULT_BACKEND = env.str(
-    "CELERY_RESULT_BACKEND", default=f"file://{VAR_DIR / 'celery' / 'results'}"
-)
+CELERY_RESULT_DIR = VAR_DIR / "celery" / "results"
+CELERY_RESULT_BACKEND = env.str("CELERY_RESULT_BACKEND", default=f"file://{CELERY_RESULT_DIR}")
 CELERY_RESULT_EXPIRES = 3600
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -201,6 +201,9 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_TASK_ALWAYS_EAGER = False
+# The queue this process sends to and a worker consumes by default; tests set a queue of
+# their own so that a worker of another checkout on the same broker never takes their tasks.
+CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
 
 # django-q2: the housekeeping plane, on the ORM broker (no extra infrastructure).
 Q_CLUSTER = {
@@ -239,6 +242,8 @@ REST_FRAMEWORK = {
     "EXCEPTION_HANDLER": "mfdp.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
+API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=20)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "MFDP API",
     "DESCRIPTION": "Machine-learning predictions for credits. Authenticate with "
@@ -261,6 +266,9 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = env.bool("SECURE_HSTS_PRELOAD", default=False)
 SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
 SECURE_CONTENT_TYPE_NOSNIFF = True
+# HSTS preload is an opt-in commitment that is hard to undo (SECURE_HSTS_PRELOAD=true), so
+# its absence is not a deployment warning.
+SILENCED_SYSTEM_CHECKS = ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 
 LOGGING = {
@@ -276,4 +284,21 @@ LOGGING = {
     },
 }
 
-API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=20)
+
+# The embedded defaults keep their files under VAR_DIR; a fresh clone has none of it, and
+# kombu's filesystem transport and Celery's file backend expect their folders to exist.
+_embedded_folders = []
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    _embedded_folders.append(VAR_DIR)
+if CELERY_BROKER_URL.startswith("filesystem://"):
+    _embedded_folders += [
+        Path(folder)
+        for folder in CELERY_BROKER_TRANSPORT_OPTIONS.values()
+        if isinstance(folder, str)
+    ]
+if CELERY_RESULT_BACKEND.startswith("file://"):
+    _embedded_folders.append(CELERY_RESULT_DIR)
+if DEBUG:
+    _embedded_folders.append(STATIC_ROOT)  # WhiteNoise warns on every request without it
+for _folder in _embedded_folders:
+    _folder.mkdir(parents=True, exist_ok=True)
