@@ -4,9 +4,10 @@ from django.views import defaults
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from accounts import views as account_views
-from mfdp import api, health
+from mfdp import api, api_root, health
 
 api_v1 = [
+    path("", api_root.ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.api_urls")),
 ]
 

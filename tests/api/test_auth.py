@@ -127,3 +127,13 @@ def test_swagger_ui_is_served_with_local_assets(client):
     assert "swagger-ui" in html
     assert "cdn" not in html.lower()
     assert "/static/drf_spectacular_sidecar/swagger-ui-dist/" in html
+
+
+def test_api_root_lists_where_to_start(api_client):
+    response = api_client.get("/api/v1/")
+    assert response.status_code == 200
+    assert response.json() == {
+        "me": "http://testserver/api/v1/me/",
+        "schema": "http://testserver/api/schema/",
+        "docs": "http://testserver/api/docs/",
+    }
