@@ -33,12 +33,11 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 setup: $(VENV)/.synced
 
 demo: setup
-	@mkdir -p var
 	$(MANAGE) migrate --no-input
 	$(MANAGE) collectstatic --no-input --verbosity 0
 	$(MANAGE) load_demo_data
 	@echo "MFDP is starting on http://127.0.0.1:$(PORT) (Ctrl-C stops everything)"
-	exec $(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
+	DEMO_TOPUP=$${DEMO_TOPUP:-true} exec $(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -54,6 +53,9 @@ format: setup
 messages: setup
 	$(MANAGE) makemessages --all --no-obsolete --ignore=.venv --ignore=.bootstrap --ignore=var
 	$(MANAGE) compilemessages --ignore=.venv --ignore=.bootstrap
+
+bench: setup
+	$(VENV)/bin/python bench/billing.py
 
 clean:
 	rm -rf $(VENV) $(BOOTSTRAP) var/static

@@ -79,6 +79,10 @@ class ApiTokenAdmin(admin.ModelAdmin):
         # A token's key is shown once to its owner; staff never see one, so they cannot make one.
         return False
 
+    def has_delete_permission(self, request, obj=None) -> bool:
+        # Revoked tokens stay for the record; staff revoke, never delete.
+        return False
+
     @admin.action(description=_("Revoke the selected tokens"))
     def revoke(self, request, queryset):
         for token in queryset.filter(revoked_at__isnull=True):

@@ -6,6 +6,9 @@ from rest_framework.views import APIView
 
 class MeApi(APIView):
     class OutputSerializer(serializers.Serializer):
+        class Meta:
+            ref_name = "Me"
+
         id = serializers.IntegerField()
         email = serializers.EmailField()
         name = serializers.CharField()

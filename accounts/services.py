@@ -5,12 +5,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
-from django.utils.translation import ngettext
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
-from mfdp.errors import DomainError
+from mfdp.errors import DomainError, InvalidInput
 
 from .models import (
     TOKEN_PREFIX,
@@ -23,6 +24,16 @@ from .models import (
 
 # last_used_at is written at most this often, so that reading the API is not a write per call.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+
+
+DUPLICATE_EMAIL_MESSAGE = gettext_lazy(
+    "An account with this e-mail already exists. Log in or reset the password."
+)
+
+
+class EmailTaken(DomainError):
+    code = "email_taken"
+    http_status = 409
 
 
 class TokenLimitReached(DomainError):
@@ -39,8 +50,15 @@ class IssuedToken:
 
 
 def user_register(*, email: str, password: str, name: str = "") -> User:
-    """Create a customer account. The caller has validated the password already."""
-    return User.objects.create_user(email=email, password=password, name=name)
+    """Create a customer account (the caller has validated the password). Raises EmailTaken
+    when the address is in use, also when two sign-ups race for it."""
+    try:
+        with transaction.atomic():
+            return User.objects.create_user(email=email, password=password, name=name)
+    except IntegrityError as error:
+        if User.objects.filter(email__iexact=email.strip()).exists():
+            raise EmailTaken(str(DUPLICATE_EMAIL_MESSAGE)) from error
+        raise
 
 
 def api_token_create(*, user: User, name: str) -> IssuedToken:
@@ -49,6 +67,9 @@ def api_token_create(*, user: User, name: str) -> IssuedToken:
     Refuses past API_TOKENS_PER_USER active tokens, under a lock on the user row so two
     concurrent requests cannot both slip under the limit.
     """
+    name = name.strip()
+    if not name:
+        raise InvalidInput(_("Give the token a name."))
     key = TOKEN_PREFIX + secrets.token_urlsafe(32)
     with transaction.atomic():
         User.objects.select_for_update().get(pk=user.pk)
@@ -64,7 +85,7 @@ def api_token_create(*, user: User, name: str) -> IssuedToken:
             )
         token = ApiToken.objects.create(
             user=user,
-            name=name.strip(),
+            name=name,
             prefix=key[: len(TOKEN_PREFIX) + TOKEN_VISIBLE_CHARS],
             key_hash=hash_token_key(key),
         )

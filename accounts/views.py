@@ -3,14 +3,18 @@ from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.vary import vary_on_headers
 from django_htmx.http import HttpResponseClientRefresh
 
+from billing.selectors import balance_of
 from mfdp.errors import DomainError
 
-from . import services
+from . import selectors, services
 from .forms import ApiTokenForm, SignupForm
 from .models import ApiToken
+from .throttles import SignupThrottle, throttle_posts
 
 
 def home(request):
@@ -20,26 +24,34 @@ def home(request):
 
 
 @require_http_methods(["GET", "POST"])
+@throttle_posts(SignupThrottle)
 def signup(request):
     if request.user.is_authenticated:
         return redirect("accounts:account")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.user_register(
-            email=form.cleaned_data["email"],
-            password=form.cleaned_data["password1"],
-            name=form.cleaned_data["name"],
-        )
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, _("Welcome to MFDP! Your account is ready."))
-        return redirect("accounts:account")
+        try:
+            user = services.user_register(
+                email=form.cleaned_data["email"],
+                password=form.cleaned_data["password1"],
+                name=form.cleaned_data["name"],
+            )
+        except DomainError as error:
+            form.add_error("email", error.message)
+        else:
+            login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+            messages.success(request, _("Welcome to MFDP! Your account is ready."))
+            return redirect("accounts:account")
     return render(request, "accounts/signup.html", {"form": form})
 
 
 @login_required
 def account(request):
-    active_tokens = ApiToken.objects.active().filter(user=request.user).count()
-    return render(request, "accounts/account.html", {"active_tokens": active_tokens})
+    context = {
+        "active_tokens": selectors.active_token_count(user=request.user),
+        "balance": balance_of(user=request.user),
+    }
+    return render(request, "accounts/account.html", context)
 
 
 def _get_token_for_user(request, token_id: int) -> ApiToken:
@@ -53,12 +65,14 @@ def _render_tokens(request, *, form, issued=None, status=200):
     context = {
         "form": form,
         "issued": issued,
-        "tokens": ApiToken.objects.filter(user=request.user),
+        "tokens": selectors.api_token_list(user=request.user),
     }
     return render(request, template_name, context, status=status)
 
 
 @login_required
+@never_cache
+@vary_on_headers("HX-Request")
 @require_http_methods(["GET", "POST"])
 def tokens(request):
     if request.method == "GET":
@@ -76,6 +90,7 @@ def tokens(request):
 
 
 @login_required
+@never_cache
 @require_POST
 def token_revoke(request, token_id: int):
     token = _get_token_for_user(request, token_id)

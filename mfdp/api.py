@@ -1,6 +1,7 @@
 """API wiring shared by every app: one error shape, one pagination."""
 
 from django.http import Http404, JsonResponse
+from django.urls import is_valid_path
 from django.utils.translation import gettext as _
 from rest_framework import exceptions, status
 from rest_framework.pagination import PageNumberPagination
@@ -10,18 +11,7 @@ from rest_framework.views import exception_handler as drf_exception_handler
 from mfdp.errors import DomainError
 
 # DRF's default codes, renamed where a client deserves a clearer one.
-CODE_NAMES = {
-    "invalid": "invalid_input",
-    "parse_error": "malformed_request",
-    "not_authenticated": "not_authenticated",
-    "authentication_failed": "authentication_failed",
-    "permission_denied": "permission_denied",
-    "not_found": "not_found",
-    "method_not_allowed": "method_not_allowed",
-    "not_acceptable": "not_acceptable",
-    "unsupported_media_type": "unsupported_media_type",
-    "throttled": "throttled",
-}
+CODE_NAMES = {"parse_error": "malformed_request"}
 
 
 class Pagination(PageNumberPagination):
@@ -32,7 +22,8 @@ class Pagination(PageNumberPagination):
 def exception_handler(exc, context):
     """Every API error as JSON `{"code", "detail"}`, plus `errors` for field problems."""
     if isinstance(exc, DomainError):
-        return Response({"code": exc.code, "detail": exc.message}, status=exc.http_status)
+        body = {"code": exc.code, "detail": exc.message, **exc.details}
+        return Response(body, status=exc.http_status)
     if isinstance(exc, Http404):
         exc = exceptions.NotFound()
     response = drf_exception_handler(exc, context)
@@ -53,9 +44,12 @@ def exception_handler(exc, context):
 
 
 def json_not_found(request, exception=None):
-    return JsonResponse(
-        {"code": "not_found", "detail": _("No such endpoint.")}, status=status.HTTP_404_NOT_FOUND
-    )
+    detail = _("No such endpoint.")
+    if not request.path_info.endswith("/") and is_valid_path(request.path_info + "/"):
+        detail = _("No such endpoint. Did you mean %(path)s/ (with the trailing slash)?") % {
+            "path": request.path
+        }
+    return JsonResponse({"code": "not_found", "detail": detail}, status=status.HTTP_404_NOT_FOUND)
 
 
 def json_server_error(request):

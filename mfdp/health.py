@@ -7,7 +7,7 @@ from django.core.files.storage import default_storage
 from django.db import connection
 from django.http import JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_safe
 
 from mfdp.celery import app as celery_app
 
@@ -40,13 +40,13 @@ CHECKS = {"database": _check_database, "broker": _check_broker, "storage": _chec
 
 
 @never_cache
-@require_GET
+@require_safe
 def healthz(request):
     return JsonResponse({"status": "ok"})
 
 
 @never_cache
-@require_GET
+@require_safe
 def readyz(request):
     results = {}
     for name, check in CHECKS.items():

@@ -23,14 +23,23 @@ DEBUG = env.bool("DEBUG", default=True)
 # The embedded key only ever serves DEBUG mode; production must bring its own.
 EMBEDDED_SECRET_KEY = "django-insecure-mfdp-embedded-development-key-never-use-in-production"
 SECRET_KEY = env.str("SECRET_KEY", default=EMBEDDED_SECRET_KEY)
-if not DEBUG and (SECRET_KEY == EMBEDDED_SECRET_KEY or len(SECRET_KEY) < 50):
+if not DEBUG and (
+    SECRET_KEY == EMBEDDED_SECRET_KEY
+    or len(SECRET_KEY) < 50
+    or len(set(SECRET_KEY)) < 10
+    or "change-me" in SECRET_KEY
+):
     raise ImproperlyConfigured(
-        "SECRET_KEY must be set to a random value of at least 50 characters when DEBUG is off."
+        "SECRET_KEY must be a random value of at least 50 characters when DEBUG is off "
+        "(python3 -c 'import secrets; print(secrets.token_urlsafe(50))' makes one)."
     )
+
+# Reverse proxies in front of the web process (0: clients connect directly). Decides whether
+# X-Forwarded-For and X-Forwarded-Proto are believed.
+PROXY_COUNT = env.int("PROXY_COUNT", default=0)
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
-SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -41,6 +50,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
+    "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "django_htmx",
@@ -58,7 +68,7 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.locale.LocaleMiddleware",
-    "django.middleware.common.CommonMiddleware",
+    "mfdp.middleware.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
@@ -128,6 +138,8 @@ AXES_USERNAME_FORM_FIELD = "username"
 AXES_RESET_ON_SUCCESS = True
 AXES_LOCKOUT_TEMPLATE = "accounts/locked_out.html"
 AXES_VERBOSE = False
+AXES_USERNAME_CALLABLE = "accounts.throttles.lockout_username"
+AXES_CLIENT_IP_CALLABLE = "accounts.throttles.client_ip"
 
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", _("English")), ("ru", _("Russian"))]
@@ -200,7 +212,6 @@ CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_TASK_ALWAYS_EAGER = False
 # The queue this process sends to and a worker consumes by default; tests set a queue of
 # their own so that a worker of another checkout on the same broker never takes their tasks.
 CELERY_TASK_DEFAULT_QUEUE = env.str("CELERY_QUEUE", default="celery")
@@ -216,8 +227,8 @@ Q_CLUSTER = {
     "label": _("Housekeeping"),
 }
 
-EMAIL_CONFIG = env.email_url("EMAIL_URL", default="consolemail://")
-vars().update(EMAIL_CONFIG)
+# EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, ... from one URL.
+globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MFDP <noreply@mfdp.localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 
@@ -230,6 +241,7 @@ REST_FRAMEWORK = {
         "rest_framework.parsers.MultiPartParser",
     ],
     "DEFAULT_PAGINATION_CLASS": "mfdp.api.Pagination",
+    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
     "PAGE_SIZE": env.int("API_PAGE_SIZE", default=25),
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
@@ -238,11 +250,21 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="600/min"),
+        "voucher_redeem": env.str("VOUCHER_REDEEM_RATE", default="10/hour"),
+        "signup": env.str("SIGNUP_RATE", default="20/hour"),
+        "password_reset": env.str("PASSWORD_RESET_RATE", default="10/hour"),
     },
+    # Client addresses come from X-Forwarded-For only past this many trusted proxies.
+    "NUM_PROXIES": PROXY_COUNT,
     "EXCEPTION_HANDLER": "mfdp.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=20)
+
+# Billing. The demo top-up button exists only where DEMO_TOPUP is on (make demo turns it on).
+DEMO_TOPUP = env.bool("DEMO_TOPUP", default=False)
+DEMO_TOPUP_CREDITS = env.int("DEMO_TOPUP_CREDITS", default=100)
+STATEMENT_PAGE_SIZE = 25
 
 SPECTACULAR_SETTINGS = {
     "TITLE": "MFDP API",
@@ -257,7 +279,9 @@ SPECTACULAR_SETTINGS = {
 }
 
 # Security: strict by default outside DEBUG, each switch overridable for a TLS-terminating proxy.
-SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+if PROXY_COUNT:
+    # Only behind a proxy that sets it: otherwise any client could claim HTTPS.
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 SECURE_SSL_REDIRECT = env.bool("SECURE_SSL_REDIRECT", default=not DEBUG)
 SESSION_COOKIE_SECURE = env.bool("SESSION_COOKIE_SECURE", default=not DEBUG)
 CSRF_COOKIE_SECURE = env.bool("CSRF_COOKIE_SECURE", default=not DEBUG)

@@ -9,11 +9,13 @@ from mfdp import api, api_root, health
 api_v1 = [
     path("", api_root.ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.api_urls")),
+    path("", include("billing.api_urls")),
 ]
 
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
+    path("billing/", include("billing.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

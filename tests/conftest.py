@@ -41,7 +41,7 @@ WORKER_STOP_TIMEOUT = 20
 SERVICE_PROBE_TIMEOUT = 3
 # Test modules whose tasks the test worker must import besides the project's own
 # (they register under explicit names, so the worker's module path does not matter).
-WORKER_INCLUDE = ("tests.test_celery",)
+WORKER_INCLUDE = ("tests.mfdp.test_celery",)
 FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 S3_TEST_CREDENTIALS = {"access_key": "mfdp-test-key", "secret_key": "mfdp-test-secret"}
 S3_TEST_REGION = "us-east-1"

@@ -4,7 +4,6 @@ Only polib is used to read catalogs, so these tests run without GNU gettext inst
 """
 
 # The Russian texts below are meant to be Cyrillic, not look-alike Latin letters.
-# ruff: noqa: RUF001
 
 import ast
 import gettext as stdlib_gettext

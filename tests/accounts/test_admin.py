@@ -64,3 +64,11 @@ def test_user_page_lists_their_tokens(staff_client):
     response = staff_client.get(reverse("admin:accounts_user_change", args=[user.id]))
     assert response.status_code == 200
     assert b"visible-token-name" in response.content
+
+
+def test_staff_cannot_delete_tokens(staff_client):
+    issued = services.api_token_create(user=UserFactory(), name="keep-me")
+    response = staff_client.get(reverse("admin:accounts_apitoken_delete", args=[issued.token.id]))
+    assert response.status_code == 403
+    changelist = staff_client.get(reverse("admin:accounts_apitoken_changelist"))
+    assert b"delete_selected" not in changelist.content

@@ -4,7 +4,9 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
+from accounts import services
 from accounts.models import ApiToken, User
+from accounts.throttles import PasswordResetThrottle, SignupThrottle
 from tests.factories import DEFAULT_PASSWORD, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +65,7 @@ def test_signup_refuses_a_taken_email_in_any_case(client):
         ("short1", "short1", b"too short"),
         ("12345678901", "12345678901", b"entirely numeric"),
         ("password123", "password123", b"too common"),
-        ("correct horse battery", "different horse battery", b"do not match"),
+        ("correct horse battery", "different horse battery", b"didn\xe2\x80\x99t match"),
     ],
 )
 def test_signup_applies_the_password_rules(client, password1, password2, message):
@@ -107,6 +109,44 @@ def test_login_locks_out_after_repeated_failures(client, settings):
     assert response.status_code == 429
     assert b"Too many failed log-in attempts" in response.content
     assert "_auth_user_id" not in client.session
+
+
+def test_lockout_cannot_be_dodged_by_changing_the_emails_case(client, settings):
+    UserFactory(email="bob@example.com")
+    for attempt in range(settings.AXES_FAILURE_LIMIT):
+        spelling = ["bob@example.com", "BOB@example.com", " Bob@Example.com "][attempt % 3]
+        client.post(reverse("accounts:login"), {"username": spelling, "password": "x"})
+    response = client.post(
+        reverse("accounts:login"), {"username": "BOB@EXAMPLE.COM", "password": DEFAULT_PASSWORD}
+    )
+    assert response.status_code == 429
+    assert "_auth_user_id" not in client.session
+
+
+def test_signup_is_throttled_per_client_address(client, monkeypatch):
+    monkeypatch.setattr(SignupThrottle, "THROTTLE_RATES", {"signup": "2/hour"})
+    for n in range(2):
+        _signup(client, email=f"n{n}@example.com")
+        client.post(reverse("accounts:logout"))
+    response = _signup(client, email="third@example.com")
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) > 0
+    assert not User.objects.filter(email="third@example.com").exists()
+
+
+def test_password_reset_mails_are_throttled_per_client_address(client, monkeypatch):
+    monkeypatch.setattr(PasswordResetThrottle, "THROTTLE_RATES", {"password_reset": "1/hour"})
+    UserFactory(email="carol@example.com")
+    client.post(reverse("accounts:password_reset"), {"email": "carol@example.com"})
+    response = client.post(reverse("accounts:password_reset"), {"email": "carol@example.com"})
+    assert response.status_code == 429
+    assert len(mail.outbox) == 1
+
+
+def test_registering_a_taken_email_is_a_domain_error_not_a_crash():
+    UserFactory(email="dora@example.com")
+    with pytest.raises(services.EmailTaken):
+        services.user_register(email="DORA@example.com", password="whatever-long-1")
 
 
 def test_logout_ends_the_session(client):
@@ -257,6 +297,18 @@ def test_tokens_page_needs_login(client):
     assert client.get(reverse("accounts:tokens")).status_code == 302
 
 
+def test_tokens_page_is_never_cached_and_varies_on_htmx(client):
+    client.force_login(UserFactory())
+    response = client.get(reverse("accounts:tokens"))
+    assert "no-store" in response["Cache-Control"]
+    assert "HX-Request" in response["Vary"]
+
+
+def test_tokens_page_refuses_other_methods(client):
+    client.force_login(UserFactory())
+    assert client.put(reverse("accounts:tokens")).status_code == 405
+
+
 def test_webhook_secret_is_shown_and_rotated(client):
     user = UserFactory()
     client.force_login(user)
@@ -267,6 +319,21 @@ def test_webhook_secret_is_shown_and_rotated(client):
     user.refresh_from_db()
     assert user.webhook_secret != old_secret
     assert user.webhook_secret.startswith("whsec_")
+
+
+def test_webhook_secret_rotation_over_htmx_refreshes_the_page(client):
+    user = UserFactory()
+    client.force_login(user)
+    old_secret = user.webhook_secret
+    response = client.post(reverse("accounts:webhook_secret_rotate"), HTTP_HX_REQUEST="true")
+    assert response["HX-Refresh"] == "true"
+    user.refresh_from_db()
+    assert user.webhook_secret != old_secret
+
+
+def test_webhook_secret_rotation_needs_post(client):
+    client.force_login(UserFactory())
+    assert client.get(reverse("accounts:webhook_secret_rotate")).status_code == 405
 
 
 def test_webhook_secrets_differ_between_users():

@@ -60,7 +60,7 @@ def test_sign_up_create_token_call_api_revoke(tab, live_server):
         form.get_by_label(re.compile(r"^E-mail", re.IGNORECASE)).fill(EMAIL)
         form.get_by_label(re.compile(r"^Name\b", re.IGNORECASE)).fill(NAME)
         form.get_by_label(re.compile(r"^Password$", re.IGNORECASE)).fill(PASSWORD)
-        form.get_by_label(re.compile(r"^Password again", re.IGNORECASE)).fill(PASSWORD)
+        form.get_by_label(re.compile(r"^Password confirmation", re.IGNORECASE)).fill(PASSWORD)
         form.get_by_role("button", name="Sign up").click()
 
         expect(page).to_have_url(re.compile(r"/accounts/$"))
@@ -134,7 +134,7 @@ def test_language_switch_to_russian_and_back(tab):
         expect(page.locator("html")).to_have_attribute("lang", "ru")
         expect(page).to_have_url(re.compile(r"/$"))
         expect(page.get_by_role("heading", level=1)).to_have_text(
-            "Прогнозы машинного обучения с оплатой за строку"  # noqa: RUF001 (Russian)
+            "Прогнозы машинного обучения с оплатой за строку"
         )
         header = page.locator("header")
         expect(header.get_by_role("button", name="Зарегистрироваться")).to_be_visible()

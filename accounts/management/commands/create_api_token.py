@@ -17,8 +17,6 @@ class Command(BaseCommand):
             user = User.objects.get(email__iexact=email)
         except User.DoesNotExist as error:
             raise CommandError(f"No user with the e-mail {email}.") from error
-        if not name.strip():
-            raise CommandError("--name must not be blank.")
         try:
             issued = services.api_token_create(user=user, name=name)
         except DomainError as error:

@@ -1,13 +1,20 @@
 import secrets
+from datetime import timedelta
 
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
 from accounts.models import User
+from billing import services as billing
+from billing.models import VoucherBatch
 
+DEMO_CUSTOMER = "customer@example.com"
+WELCOME_CREDITS = 500
+DEMO_VOUCHER_NOTE = "demo"
 DEMO_USERS = (
     {"email": "staff@example.com", "name": "Demo Staff", "is_staff": True, "is_superuser": True},
-    {"email": "customer@example.com", "name": "Demo Customer"},
+    {"email": DEMO_CUSTOMER, "name": "Demo Customer"},
 )
 
 
@@ -34,6 +41,29 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save(update_fields=["password"])
             credentials.append((fields["email"], password, fields.get("is_staff", False)))
+        staff = User.objects.get(email=DEMO_USERS[0]["email"])
+        customer = User.objects.get(email=DEMO_CUSTOMER)
+        billing.grant(
+            user=customer,
+            amount=WELCOME_CREDITS,
+            memo="Welcome credits",
+            actor=staff,
+            reference="demo:welcome-credits",
+        )
+        batch = VoucherBatch.objects.filter(note=DEMO_VOUCHER_NOTE).first()
+        if batch is None:
+            batch = billing.voucher_batch_create(
+                count=3,
+                credits=50,
+                expires_at=timezone.now() + timedelta(days=365),
+                note=DEMO_VOUCHER_NOTE,
+                actor=staff,
+            )
+        unused = batch.vouchers.filter(redeemed_at__isnull=True).first()
+        if unused is not None:
+            self.stdout.write(
+                f"A demo voucher worth {batch.credits} credits: {unused.display_code}"
+            )
         if not credentials:
             self.stdout.write(
                 "Demo data is in place. Forgotten the demo passwords? "

@@ -106,7 +106,7 @@ def test_probes_answer_only_get(client, path, method):
     response = getattr(client, method)(path)
 
     assert response.status_code == 405
-    assert response["Allow"] == "GET"
+    assert response["Allow"] == "GET, HEAD"
 
 
 @pytest.mark.django_db
@@ -125,3 +125,9 @@ def test_readyz_names_storage_when_the_bucket_is_missing(
 
     assert response.status_code == 503
     assert response.json()["checks"]["storage"]["status"] == "error"
+
+
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.django_db
+def test_probes_answer_head_for_load_balancers(client, path):
+    assert client.head(path).status_code == 200

@@ -132,7 +132,6 @@ def test_production_settings_pass_the_deployment_check(tmp_path):
         SECRET_KEY=secrets.token_urlsafe(64),
         ALLOWED_HOSTS="mfdp.example.com",
         CSRF_TRUSTED_ORIGINS="https://mfdp.example.com",
-        SITE_URL="https://mfdp.example.com",
         DATABASE_URL="postgres://mfdp:secret@db.example.com:5432/mfdp",
         CELERY_BROKER_URL="redis://redis.example.com:6379/0",
         CELERY_RESULT_BACKEND="redis://redis.example.com:6379/1",
@@ -194,7 +193,7 @@ def test_ci_run_fails_early_when_services_are_missing(tmp_path, closed_port):
         CELERY_BROKER_URL=f"redis://127.0.0.1:{closed_port}/0",
     )
 
-    proc = run_pytest("tests/test_settings.py::test_tests_use_a_fast_password_hasher", env)
+    proc = run_pytest("tests/mfdp/test_settings.py::test_tests_use_a_fast_password_hasher", env)
 
     output = proc.stdout + proc.stderr
     assert proc.returncode == pytest.ExitCode.USAGE_ERROR, output
@@ -207,7 +206,9 @@ def test_ci_run_fails_early_when_services_are_missing(tmp_path, closed_port):
 def test_without_ci_a_postgres_test_is_skipped_with_the_reason(tmp_path):
     env = bare_env(MFDP_VAR_DIR=str(tmp_path))
 
-    proc = run_pytest("tests/test_settings.py::test_tests_run_on_postgresql_from_database_url", env)
+    proc = run_pytest(
+        "tests/mfdp/test_settings.py::test_tests_run_on_postgresql_from_database_url", env
+    )
 
     output = proc.stdout + proc.stderr
     assert proc.returncode == 0, output
