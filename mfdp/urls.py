@@ -10,12 +10,14 @@ api_v1 = [
     path("", api_root.ApiRootApi.as_view(), name="api-root"),
     path("", include("accounts.api_urls")),
     path("", include("billing.api_urls")),
+    path("", include("predictions.api_urls")),
 ]
 
 urlpatterns = [
     path("", account_views.home, name="home"),
     path("accounts/", include("accounts.urls")),
     path("billing/", include("billing.urls")),
+    path("models/", include("predictions.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

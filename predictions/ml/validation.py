@@ -1,0 +1,221 @@
+"""Row validation against an input schema: every cell is typed, checked against the column's
+rules, and each problem is reported with its row number and column, without stopping the file.
+Vectorised per column, so 100,000 rows cost a few pandas operations, not a Python loop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .schema import Column, ColumnType, InputSchema, normalise_header
+
+TRUE_WORDS = {"true", "1", "yes", "y", "да", "д", "истина", "t"}
+FALSE_WORDS = {"false", "0", "no", "n", "нет", "н", "ложь", "f"}
+CATEGORIES_SHOWN = 8
+
+
+@dataclass(frozen=True)
+class RowProblem:
+    row: int  # as a spreadsheet shows it: the header is row 1, so data starts at 2
+    column: str | None
+    code: str
+    message: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class ValidatedRows:
+    frame: pd.DataFrame  # every row, typed as the model expects; bad cells are missing
+    valid: np.ndarray  # bool per row: True when the row has no problem
+    problems: list[RowProblem]
+    row_numbers: np.ndarray  # the spreadsheet row number of each row
+
+    @property
+    def rows_valid(self) -> int:
+        return int(self.valid.sum())
+
+    @property
+    def rows_failed(self) -> int:
+        return len(self.valid) - self.rows_valid
+
+    def errors_by_row(self) -> list[str | None]:
+        """One message per row (None when the row is fine), for the result's error column."""
+        messages: list[list[str]] = [[] for _ in range(len(self.valid))]
+        position = {int(row): index for index, row in enumerate(self.row_numbers)}
+        for problem in self.problems:
+            messages[position[problem.row]].append(problem.message)
+        return ["; ".join(found) if found else None for found in messages]
+
+
+def _missing(series: pd.Series) -> pd.Series:
+    as_text = series.astype("string")
+    return series.isna() | as_text.str.strip().fillna("").eq("")
+
+
+def _numbers(series: pd.Series) -> pd.Series:
+    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+        return series.astype("float64")
+    text = series.astype("string").str.strip().str.replace("\u00a0", "", regex=False)
+    return pd.to_numeric(text.str.replace(" ", "", regex=False), errors="coerce").astype("float64")
+
+
+def _booleans(series: pd.Series) -> tuple[pd.Series, pd.Series]:
+    """(values, recognised) for a boolean column."""
+    if pd.api.types.is_bool_dtype(series):
+        return series.astype("boolean"), series.notna()
+    text = series.astype("string").str.strip().str.lower()
+    numeric = pd.to_numeric(text, errors="coerce")
+    text = text.where(numeric.isna(), numeric.astype("string").str.replace(r"\.0$", "", regex=True))
+    values = pd.Series(pd.NA, index=series.index, dtype="boolean")
+    values[text.isin(TRUE_WORDS).fillna(False)] = True
+    values[text.isin(FALSE_WORDS).fillna(False)] = False
+    return values, values.notna()
+
+
+def _categories(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    canonical = {category.casefold(): category for category in column.categories}
+    text = series.astype("string").str.strip()
+    numeric = pd.to_numeric(text, errors="coerce")
+    # Excel turns a category "4" into the number 4.0: read it back as "4".
+    text = text.where(
+        numeric.isna() | (numeric != numeric.round()),
+        numeric.astype("Int64").astype("string"),
+    )
+    values = text.str.casefold().map(canonical, na_action="ignore")
+    return values.astype("object"), values.notna()
+
+
+def _problem_rows(mask: pd.Series) -> np.ndarray:
+    return np.flatnonzero(mask.to_numpy(dtype=bool, na_value=False))
+
+
+def _range_message(column: Column) -> str:
+    return f"must be from {column.minimum:g} to {column.maximum:g}"
+
+
+def _validate_column(
+    raw: pd.Series, column: Column, rows: np.ndarray, problems: list[RowProblem]
+) -> pd.Series:
+    missing = _missing(raw)
+    if column.required:
+        for index in _problem_rows(missing):
+            problems.append(
+                RowProblem(
+                    int(rows[index]),
+                    column.name,
+                    "required",
+                    f"{column.name}: a value is required",
+                )
+            )
+
+    if column.type in (ColumnType.NUMBER, ColumnType.INTEGER):
+        values = _numbers(raw)
+        bad = values.isna() & ~missing
+        for index in _problem_rows(bad):
+            problems.append(
+                RowProblem(
+                    int(rows[index]),
+                    column.name,
+                    "not_a_number",
+                    f"{column.name}: {str(raw.iloc[index])[:40]!r} is not a number",
+                )
+            )
+        if column.type == ColumnType.INTEGER:
+            fractional = values.notna() & (values != values.round())
+            for index in _problem_rows(fractional):
+                problems.append(
+                    RowProblem(
+                        int(rows[index]),
+                        column.name,
+                        "not_an_integer",
+                        f"{column.name}: {values.iloc[index]:g} is not a whole number",
+                    )
+                )
+            values = values.where(~fractional)
+        if column.minimum is not None and column.maximum is not None:
+            outside = values.notna() & ((values < column.minimum) | (values > column.maximum))
+            for index in _problem_rows(outside):
+                problems.append(
+                    RowProblem(
+                        int(rows[index]),
+                        column.name,
+                        "out_of_range",
+                        f"{column.name}: {values.iloc[index]:g} {_range_message(column)}",
+                        {"minimum": column.minimum, "maximum": column.maximum},
+                    )
+                )
+            values = values.where(~outside)
+        return values
+
+    if column.type == ColumnType.BOOLEAN:
+        values, recognised = _booleans(raw)
+        for index in _problem_rows(~recognised & ~missing):
+            problems.append(
+                RowProblem(
+                    int(rows[index]),
+                    column.name,
+                    "not_a_boolean",
+                    f"{column.name}: {str(raw.iloc[index])[:40]!r} is not yes/no",
+                )
+            )
+        # The pipelines were trained on 0/1 flags; missing stays missing.
+        return values.astype("float64")
+
+    if column.type == ColumnType.CATEGORY:
+        values, recognised = _categories(raw, column)
+        allowed = ", ".join(column.categories[:CATEGORIES_SHOWN])
+        if len(column.categories) > CATEGORIES_SHOWN:
+            allowed += ", …"
+        for index in _problem_rows(~recognised & ~missing):
+            problems.append(
+                RowProblem(
+                    int(rows[index]),
+                    column.name,
+                    "unknown_category",
+                    f"{column.name}: {str(raw.iloc[index])[:40]!r} is not one of {allowed}",
+                    {"allowed": list(column.categories)},
+                )
+            )
+        return values.where(recognised, np.nan)
+
+    text = raw.astype("string").str.strip()
+    return text.where(~missing).astype("object").where(~missing, np.nan)
+
+
+def validate_rows(
+    frame: pd.DataFrame, schema: InputSchema, *, first_row_number: int = 2
+) -> ValidatedRows:
+    """Type and check every cell of `frame` (columns named as in `schema`; optional columns
+    may be absent). Returns the typed frame, which rows are valid, and every problem found.
+    Rows are numbered by the frame's index when the reader named it "row" (the file's own
+    row numbers), else from `first_row_number`."""
+    if frame.index.name == "row":
+        rows = frame.index.to_numpy(dtype="int64")
+    else:
+        rows = np.arange(first_row_number, first_row_number + len(frame), dtype="int64")
+    problems: list[RowProblem] = []
+    typed: dict[str, pd.Series] = {}
+    for column in schema.columns:
+        raw = (
+            frame[column.name]
+            if column.name in frame.columns
+            else pd.Series([None] * len(frame), index=frame.index, dtype="object")
+        )
+        typed[column.name] = _validate_column(raw.reset_index(drop=True), column, rows, problems)
+    result = pd.DataFrame(typed, index=pd.RangeIndex(len(frame)))
+    position = {int(row): index for index, row in enumerate(rows)}
+    valid = np.ones(len(frame), dtype=bool)
+    for problem in problems:
+        valid[position[problem.row]] = False
+    problems.sort(key=lambda problem: problem.row)
+    return ValidatedRows(frame=result, valid=valid, problems=problems, row_numbers=rows)
+
+
+def validate_record(record: dict[str, Any], schema: InputSchema) -> ValidatedRows:
+    """One row given as a mapping (a form or a JSON body); keys matched like file headers."""
+    by_key = {normalise_header(str(key)): value for key, value in record.items()}
+    row = {column.name: by_key.get(normalise_header(column.name)) for column in schema.columns}
+    return validate_rows(pd.DataFrame([row], dtype="object"), schema, first_row_number=1)

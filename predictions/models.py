@@ -1,0 +1,115 @@
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from django.utils.translation import get_language
+from django.utils.translation import gettext_lazy as _
+
+from .ml.inference import ModelTask
+from .ml.schema import InputSchema
+
+
+class Task(models.TextChoices):
+    REGRESSION = "regression", _("regression")
+    CLASSIFICATION = "classification", _("classification")
+
+
+class MLModel(models.Model):
+    """A catalog entry: what the model predicts, in two languages. Its versions carry the
+    file, the schema and the price."""
+
+    slug = models.SlugField(_("slug"), max_length=80, unique=True)
+    name_en = models.CharField(_("name (English)"), max_length=120)
+    name_ru = models.CharField(_("name (Russian)"), max_length=120)
+    description_en = models.TextField(_("description (English)"), blank=True)
+    description_ru = models.TextField(_("description (Russian)"), blank=True)
+    task = models.CharField(_("task"), max_length=20, choices=Task.choices)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="ml_models",
+        verbose_name=_("owner"),
+        help_text=_("Empty for the public catalog."),
+    )
+    is_published = models.BooleanField(_("published"), default=False)
+    default_version = models.ForeignKey(
+        "ModelVersion",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("default version"),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+
+    class Meta:
+        verbose_name = _("model")
+        verbose_name_plural = _("models")
+        ordering = ["slug"]
+
+    def __str__(self) -> str:
+        return self.slug
+
+    @property
+    def name(self) -> str:
+        return self.name_ru if (get_language() or "").startswith("ru") else self.name_en
+
+    @property
+    def description(self) -> str:
+        if (get_language() or "").startswith("ru") and self.description_ru:
+            return self.description_ru
+        return self.description_en
+
+
+def artifact_path(version: "ModelVersion", filename: str) -> str:
+    return f"models/{version.model.slug}/v{version.number}-{version.sha256[:16]}.skops"
+
+
+class ModelVersion(models.Model):
+    """One trained file of a model with everything needed to use and explain it. The file's
+    bytes never change: a new file is a new version."""
+
+    model = models.ForeignKey(
+        MLModel, on_delete=models.PROTECT, related_name="versions", verbose_name=_("model")
+    )
+    number = models.PositiveIntegerField(_("version"))
+    artifact = models.FileField(_("model file"), upload_to=artifact_path, max_length=255)
+    sha256 = models.CharField(_("sha256"), max_length=64, editable=False)
+    schema = models.JSONField(_("input schema"))
+    target = models.CharField(_("target"), max_length=120)
+    classes = models.JSONField(_("classes"), default=list, blank=True)
+    metrics = models.JSONField(_("metrics"), default=dict, blank=True)
+    training = models.JSONField(_("training record"), default=dict, blank=True)
+    plot_svg = models.TextField(_("metrics plot (SVG)"), blank=True)
+    price_per_row = models.PositiveIntegerField(_("price per row (credits)"))
+    is_active = models.BooleanField(_("active"), default=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("model version")
+        verbose_name_plural = _("model versions")
+        ordering = ["model", "-number"]
+        constraints = [
+            models.UniqueConstraint(fields=["model", "number"], name="predictions_version_unique"),
+            models.CheckConstraint(
+                condition=Q(price_per_row__gte=1), name="predictions_version_price_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.slug} v{self.number}"
+
+    @property
+    def input_schema(self) -> InputSchema:
+        return InputSchema.from_dict(self.schema)
+
+    @property
+    def task(self) -> ModelTask:
+        return ModelTask(kind=self.model.task, classes=tuple(self.classes))
+
+    @property
+    def headline(self) -> dict | None:
+        """{"name", "value"} of the metric the catalog shows first."""
+        return self.metrics.get("headline")
