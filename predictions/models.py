@@ -1,3 +1,6 @@
+import uuid
+from pathlib import Path
+
 from django.conf import settings
 from django.db import models
 from django.db.models import Q
@@ -113,3 +116,106 @@ class ModelVersion(models.Model):
     def headline(self) -> dict | None:
         """{"name", "value"} of the metric the catalog shows first."""
         return self.metrics.get("headline")
+
+
+class JobKind(models.TextChoices):
+    SINGLE = "single", _("one row")
+    BATCH = "batch", _("file")
+
+
+class JobStatus(models.TextChoices):
+    QUEUED = "queued", _("queued")
+    RUNNING = "running", _("running")
+    SUCCEEDED = "succeeded", _("succeeded")
+    FAILED = "failed", _("failed")
+    CANCELED = "canceled", _("canceled")
+
+
+FINISHED_STATUSES = (JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED)
+
+
+def upload_path(job: "PredictionJob", filename: str) -> str:
+    # A random key under the owner's prefix; the customer's file name is kept only as data.
+    return f"uploads/{job.owner_id}/{job.pk}/{uuid.uuid4().hex}{Path(filename).suffix.lower()}"
+
+
+def result_path(job: "PredictionJob", filename: str) -> str:
+    return f"results/{job.owner_id}/{job.pk}/{uuid.uuid4().hex}.xlsx"
+
+
+class PredictionJob(models.Model):
+    """One prediction asked for: one row or a file, charged on submit, settled when it ends
+    (delivered rows kept, undelivered rows refunded)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        related_name="prediction_jobs",
+        verbose_name=_("owner"),
+    )
+    version = models.ForeignKey(
+        ModelVersion, on_delete=models.PROTECT, related_name="jobs", verbose_name=_("model version")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=JobKind.choices)
+    status = models.CharField(
+        _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
+    )
+    input = models.JSONField(_("input row"), null=True, blank=True)
+    upload = models.FileField(_("uploaded file"), upload_to=upload_path, max_length=255, blank=True)
+    upload_name = models.CharField(_("file name"), max_length=255, blank=True)
+    rows_total = models.PositiveIntegerField(_("rows"), default=0)
+    rows_done = models.PositiveIntegerField(_("rows predicted"), default=0)
+    rows_failed = models.PositiveIntegerField(_("rows failed"), default=0)
+    output = models.JSONField(_("output"), null=True, blank=True)
+    result = models.FileField(_("result file"), upload_to=result_path, max_length=255, blank=True)
+    error_code = models.CharField(_("error code"), max_length=60, blank=True)
+    error = models.TextField(_("error"), blank=True)
+    price_per_row = models.PositiveIntegerField(_("price per row"))
+    cost_charged = models.PositiveBigIntegerField(_("credits charged"), default=0)
+    credits_refunded = models.PositiveBigIntegerField(_("credits refunded"), default=0)
+    idempotency_key = models.CharField(_("idempotency key"), max_length=255, blank=True)
+    webhook_url = models.URLField(_("webhook URL"), max_length=500, blank=True)
+    cancel_requested = models.BooleanField(_("cancel requested"), default=False)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+    heartbeat_at = models.DateTimeField(_("worker heartbeat"), null=True, blank=True)
+    data_purged_at = models.DateTimeField(_("files removed"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("prediction job")
+        verbose_name_plural = _("prediction jobs")
+        ordering = ["-created_at"]
+        indexes = [
+            models.Index(fields=["owner", "-created_at"], name="predictions_job_owner_idx"),
+            models.Index(fields=["status", "heartbeat_at"], name="predictions_job_status_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~Q(idempotency_key=""),
+                name="predictions_job_idempotency_key_unique",
+            ),
+            models.CheckConstraint(
+                condition=Q(credits_refunded__lte=models.F("cost_charged")),
+                name="predictions_job_refund_within_charge",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version} {self.get_kind_display()} {self.status}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED_STATUSES
+
+    @property
+    def progress_percent(self) -> int:
+        if not self.rows_total:
+            return 0
+        return min(100, round(100 * (self.rows_done + self.rows_failed) / self.rows_total))
+
+    @property
+    def cost_net(self) -> int:
+        return self.cost_charged - self.credits_refunded

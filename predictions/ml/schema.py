@@ -160,6 +160,8 @@ def derive_column(
         example = str(example)
     if column_type == ColumnType.BOOLEAN and example is not None:
         example = bool(example)
+    if column_type == ColumnType.INTEGER and example is not None:
+        example = int(example)
     if column_type == ColumnType.TEXT and example is not None:
         example = str(values.iloc[0])
     return Column(

@@ -16,10 +16,10 @@ from django.utils.translation import gettext as _
 
 from mfdp.errors import DomainError, InvalidInput
 
-from .ml.errors import MLError
-from .ml.inference import check_artifacts, sha256_of
-from .ml.schema import InputSchema
-from .models import MLModel, ModelVersion, Task
+from ..ml.errors import MLError
+from ..ml.inference import check_artifacts, sha256_of
+from ..ml.schema import InputSchema
+from ..models import MLModel, ModelVersion, Task
 
 ARTIFACT_CHECK_SECONDS = 180
 
