@@ -57,6 +57,7 @@ messages: setup
 
 bench: setup
 	$(VENV)/bin/python bench/billing.py
+	$(VENV)/bin/python bench/io.py
 
 clean:
 	rm -rf $(VENV) $(BOOTSTRAP) var/static

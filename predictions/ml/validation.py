@@ -50,14 +50,25 @@ class ValidatedRows:
         return ["; ".join(found) if found else None for found in messages]
 
 
+NUMERIC_KINDS = ("integer", "floating", "mixed-integer-float", "decimal", "empty")
+
+
+def _holds_only_numbers(series: pd.Series) -> bool:
+    return pd.api.types.infer_dtype(series, skipna=True) in NUMERIC_KINDS
+
+
 def _missing(series: pd.Series) -> pd.Series:
+    if _holds_only_numbers(series):
+        return series.isna()
     as_text = series.astype("string")
     return series.isna() | as_text.str.strip().fillna("").eq("")
 
 
 def _numbers(series: pd.Series) -> pd.Series:
-    if pd.api.types.is_numeric_dtype(series) and not pd.api.types.is_bool_dtype(series):
+    if pd.api.types.is_bool_dtype(series):
         return series.astype("float64")
+    if pd.api.types.is_numeric_dtype(series) or _holds_only_numbers(series):
+        return pd.to_numeric(series, errors="coerce").astype("float64")
     text = series.astype("string").str.strip().str.replace("\u00a0", "", regex=False)
     return pd.to_numeric(text.str.replace(" ", "", regex=False), errors="coerce").astype("float64")
 
@@ -78,12 +89,13 @@ def _booleans(series: pd.Series) -> tuple[pd.Series, pd.Series]:
 def _categories(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
     canonical = {category.casefold(): category for category in column.categories}
     text = series.astype("string").str.strip()
-    numeric = pd.to_numeric(text, errors="coerce")
-    # Excel turns a category "4" into the number 4.0: read it back as "4".
-    text = text.where(
-        numeric.isna() | (numeric != numeric.round()),
-        numeric.astype("Int64").astype("string"),
-    )
+    if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
+        # Excel turns a category "4" into the number 4.0: read it back as "4".
+        numeric = pd.to_numeric(text, errors="coerce")
+        text = text.where(
+            numeric.isna() | (numeric != numeric.round()),
+            numeric.astype("Int64").astype("string"),
+        )
     values = text.str.casefold().map(canonical, na_action="ignore")
     return values.astype("object"), values.notna()
 

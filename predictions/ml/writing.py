@@ -258,7 +258,19 @@ def _column_values(series: pd.Series) -> list[Any]:
             return _int_values(series.to_numpy())
         if dtype.kind == "f":
             return _float_values(series.to_numpy())
+    if _only_plain_numbers(series):
+        # Readers hand numbers over in object columns: write them the vectorised way.
+        as_float = series.astype("float64").to_numpy()
+        finite = as_float[np.isfinite(as_float)]
+        if not finite.size or np.abs(finite).max() <= MAX_EXACT_INT:
+            values = _float_values(as_float)
+            return [None if value != value else value for value in values]
     return _object_values(series.astype(object).tolist())
+
+
+def _only_plain_numbers(series: pd.Series) -> bool:
+    kind = pd.api.types.infer_dtype(series, skipna=True)
+    return kind in ("integer", "floating", "mixed-integer-float")
 
 
 # ---------------------------------------------------------------------------------------------
