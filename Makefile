@@ -58,6 +58,7 @@ messages: setup
 bench: setup
 	$(VENV)/bin/python bench/billing.py
 	$(VENV)/bin/python bench/io.py
+	$(VENV)/bin/python bench/batch.py
 
 clean:
 	rm -rf $(VENV) $(BOOTSTRAP) var/static

@@ -427,7 +427,8 @@ def cancel(*, job: PredictionJob) -> PredictionJob:
 
 def fail_silent_jobs(*, silence: timedelta | None = None) -> int:
     """Fail and refund running jobs whose worker stopped beating (killed, lost)."""
-    silence = silence or timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_SECONDS)
+    if silence is None:
+        silence = timedelta(seconds=settings.JOB_HEARTBEAT_TIMEOUT_SECONDS)
     limit = timezone.now() - silence
     stale = PredictionJob.objects.filter(status=JobStatus.RUNNING).filter(
         Q(heartbeat_at__lt=limit) | Q(heartbeat_at__isnull=True)
