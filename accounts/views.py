@@ -10,6 +10,7 @@ from django_htmx.http import HttpResponseClientRefresh
 
 from billing.selectors import balance_of
 from mfdp.errors import DomainError
+from predictions.models import PredictionJob
 
 from . import selectors, services
 from .forms import ApiTokenForm, SignupForm
@@ -50,6 +51,9 @@ def account(request):
     context = {
         "active_tokens": selectors.active_token_count(user=request.user),
         "balance": balance_of(user=request.user),
+        "recent_jobs": PredictionJob.objects.filter(owner=request.user).select_related(
+            "version__model"
+        )[:5],
     }
     return render(request, "accounts/account.html", context)
 

@@ -5,6 +5,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 
 from accounts import views as account_views
 from mfdp import api, api_root, health
+from predictions.urls import job_urlpatterns
 
 api_v1 = [
     path("", api_root.ApiRootApi.as_view(), name="api-root"),
@@ -18,6 +19,7 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("billing/", include("billing.urls")),
     path("models/", include("predictions.urls")),
+    path("jobs/", include((job_urlpatterns, "jobs"))),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

@@ -4,6 +4,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
+from mfdp.errors import InvalidInput
 from predictions import services
 from predictions.models import MLModel, ModelVersion
 from tests.factories import UserFactory
@@ -116,7 +117,7 @@ def test_deactivating_the_default_hands_over_to_the_newest_active(catalog, tiny_
     services.version_update(version=second, price_per_row=3, is_active=False)
     model.refresh_from_db()
     assert model.default_version is None
-    with pytest.raises(services.InvalidInput):
+    with pytest.raises(InvalidInput):
         services.model_publish(model=model, published=True)
 
 

@@ -1,0 +1,43 @@
+import django_filters
+from django import forms
+from django.utils.translation import gettext_lazy as _
+
+from .models import JobStatus, MLModel, PredictionJob
+
+
+class JobFilter(django_filters.FilterSet):
+    """The job list's filters: status, model and creation date."""
+
+    status = django_filters.ChoiceFilter(
+        choices=JobStatus.choices, label=_("Status"), empty_label=_("All statuses")
+    )
+    model = django_filters.ModelChoiceFilter(
+        field_name="version__model",
+        queryset=MLModel.objects.all(),
+        to_field_name="slug",
+        label=_("Model"),
+        empty_label=_("All models"),
+    )
+    date_from = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__gte",
+        label=_("From"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+    date_to = django_filters.DateFilter(
+        field_name="created_at",
+        lookup_expr="date__lte",
+        label=_("To"),
+        widget=forms.DateInput(attrs={"type": "date"}),
+    )
+
+    class Meta:
+        model = PredictionJob
+        fields = ["status", "model", "date_from", "date_to"]
+
+    def __init__(self, *args, user=None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Only the models this user has used, so another customer's private model never shows.
+        self.filters["model"].queryset = MLModel.objects.filter(
+            versions__jobs__owner=user
+        ).distinct()
