@@ -33,10 +33,7 @@ $(VENV)/.synced: $(UV) pyproject.toml uv.lock
 setup: $(VENV)/.synced
 
 demo: setup
-	$(MANAGE) migrate --no-input
-	$(MANAGE) collectstatic --no-input --verbosity 0
-	$(MANAGE) register_models
-	$(MANAGE) load_demo_data
+	$(MANAGE) prepare_demo
 	@echo "MFDP is starting on http://127.0.0.1:$(PORT) (Ctrl-C stops everything)"
 	DEMO_TOPUP=$${DEMO_TOPUP:-true} exec $(VENV)/bin/honcho start --procfile Procfile --port $(PORT)
 

@@ -46,3 +46,15 @@ def test_demo_passwords_printed_are_the_real_ones(client):
         "/accounts/login/", {"username": "customer@example.com", "password": password}
     )
     assert response.status_code == 302
+
+
+@pytest.mark.django_db(transaction=True)
+def test_prepare_demo_readies_everything_twice_over(tmp_path, settings):
+    settings.STATIC_ROOT = tmp_path / "static"
+    first = StringIO()
+    call_command("prepare_demo", stdout=first)
+    call_command("prepare_demo", stdout=StringIO())
+    assert "customer@example.com" in first.getvalue()
+    assert "car-price-premium v1" in first.getvalue()
+    assert (tmp_path / "static" / "vendor" / "pico" / "pico.min.css").exists()
+    assert User.objects.count() == 2
