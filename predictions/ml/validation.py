@@ -57,11 +57,14 @@ def _holds_only_numbers(series: pd.Series) -> bool:
     return pd.api.types.infer_dtype(series, skipna=True) in NUMERIC_KINDS
 
 
+def _is_blank(value: Any) -> bool:
+    return isinstance(value, str) and not value.strip()
+
+
 def _missing(series: pd.Series) -> pd.Series:
     if _holds_only_numbers(series):
         return series.isna()
-    as_text = series.astype("string")
-    return series.isna() | as_text.str.strip().fillna("").eq("")
+    return series.isna() | series.map(_is_blank, na_action="ignore").fillna(False).astype(bool)
 
 
 def _numbers(series: pd.Series) -> pd.Series:
@@ -87,6 +90,17 @@ def _booleans(series: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def _categories(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series]:
+    # Most cells are spelt exactly as a category: a dict lookup settles them; only the rest
+    # go through the slower normalisation below.
+    exact = series.map({category: category for category in column.categories})
+    unmatched = exact.isna() & series.notna()
+    if not unmatched.any():
+        return exact.astype("object"), exact.notna()
+    exact[unmatched] = _loose_categories(series[unmatched], column)
+    return exact.astype("object"), exact.notna()
+
+
+def _loose_categories(series: pd.Series, column: Column) -> pd.Series:
     canonical = {category.casefold(): category for category in column.categories}
     text = series.astype("string").str.strip()
     if pd.api.types.infer_dtype(series, skipna=True) not in ("string", "empty"):
@@ -97,7 +111,7 @@ def _categories(series: pd.Series, column: Column) -> tuple[pd.Series, pd.Series
             numeric.astype("Int64").astype("string"),
         )
     values = text.str.casefold().map(canonical, na_action="ignore")
-    return values.astype("object"), values.notna()
+    return values.astype("object")
 
 
 def _problem_rows(mask: pd.Series) -> np.ndarray:
