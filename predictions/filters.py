@@ -1,11 +1,12 @@
 import django_filters
-from django import forms
 from django.utils.translation import gettext_lazy as _
+
+from mfdp.filters import CreatedBetweenFilterSet
 
 from .models import JobStatus, MLModel, PredictionJob
 
 
-class JobFilter(django_filters.FilterSet):
+class JobFilter(CreatedBetweenFilterSet):
     """The job list's filters: status, model and creation date."""
 
     status = django_filters.ChoiceFilter(
@@ -17,18 +18,6 @@ class JobFilter(django_filters.FilterSet):
         to_field_name="slug",
         label=_("Model"),
         empty_label=_("All models"),
-    )
-    date_from = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__gte",
-        label=_("From"),
-        widget=forms.DateInput(attrs={"type": "date"}),
-    )
-    date_to = django_filters.DateFilter(
-        field_name="created_at",
-        lookup_expr="date__lte",
-        label=_("To"),
-        widget=forms.DateInput(attrs={"type": "date"}),
     )
 
     class Meta:
