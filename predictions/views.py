@@ -1,15 +1,12 @@
 import tempfile
 import time
-import uuid
 from io import BytesIO
 from pathlib import Path
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.db import IntegrityError
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
@@ -21,7 +18,7 @@ from django_htmx.http import HttpResponseClientRedirect
 from python_calamine import CalamineWorkbook
 
 from billing.services import InsufficientCredits
-from mfdp.errors import InvalidInput
+from mfdp.errors import DomainError, InvalidInput
 
 from . import selectors, services
 from .filters import JobFilter
@@ -35,7 +32,6 @@ METRIC_ORDER = ("r2", "mae", "rmse", "roc_auc", "accuracy", "f1", "log_loss")
 SINGLE_WAIT_SECONDS = 2.0
 SINGLE_POLL_SECONDS = 0.1
 QUOTE_SALT = "predictions.quote"
-QUOTE_MAX_AGE_SECONDS = 3600
 PREVIEW_ROWS = 20
 JOBS_PAGE_SIZE = 25
 XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
@@ -167,7 +163,7 @@ def quote_upload(request, slug: str):
         except InvalidInput as error:
             form.add_error("file", error.message)
         else:
-            key = default_storage.save(f"quotes/{request.user.pk}/{uuid.uuid4().hex}", upload)
+            key = services.quote_upload_hold(user=request.user, upload=upload)
             quote = services.quote(user=request.user, version=version, rows=rows)
             token = _quote_token(
                 request=request, key=key, name=upload.name, version=version, rows=rows
@@ -200,34 +196,23 @@ def confirm_upload(request, slug: str):
         if not form.is_valid():
             raise signing.BadSignature("no quote")
         payload = signing.loads(
-            form.cleaned_data["quote"], salt=QUOTE_SALT, max_age=QUOTE_MAX_AGE_SECONDS
+            form.cleaned_data["quote"],
+            salt=QUOTE_SALT,
+            max_age=services.QUOTE_HOLD.total_seconds(),
         )
     except signing.BadSignature:
         payload = None
-    prefix = f"quotes/{request.user.pk}/"
     if (
         not payload
         or payload.get("user") != request.user.pk
         or payload.get("version") != version.pk
-        or not str(payload.get("key", "")).startswith(prefix)
-        or not default_storage.exists(payload["key"])
     ):
-        messages.error(request, _("This quote is no longer valid: upload the file again."))
+        messages.error(request, services.QuoteExpired().message)
         return _redirect(request, reverse("predictions:model", args=[model.slug]))
-    # The quote's key is the job's idempotency key: a confirm sent twice at once charges once.
-    idempotency_key = f"page-quote:{payload['key']}"
     try:
-        with default_storage.open(payload["key"], "rb") as stored:
-            job = services.submit_batch(
-                user=request.user,
-                version=version,
-                upload=stored,
-                filename=payload["name"],
-                idempotency_key=idempotency_key,
-            )
-    except IntegrityError:
-        job = get_object_or_404(PredictionJob, owner=request.user, idempotency_key=idempotency_key)
-        return _redirect(request, reverse("jobs:detail", args=[job.pk]))
+        job = services.submit_quoted_upload(
+            user=request.user, version=version, key=str(payload["key"]), filename=payload["name"]
+        )
     except InsufficientCredits as error:
         messages.error(
             request,
@@ -235,11 +220,9 @@ def confirm_upload(request, slug: str):
             % {"missing": error.shortfall},
         )
         return _redirect(request, reverse("billing:billing"))
-    except InvalidInput as error:
-        default_storage.delete(payload["key"])
+    except DomainError as error:
         messages.error(request, error.message)
         return _redirect(request, reverse("predictions:model", args=[model.slug]))
-    default_storage.delete(payload["key"])
     return _redirect(request, reverse("jobs:detail", args=[job.pk]))
 
 

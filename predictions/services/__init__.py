@@ -1,16 +1,21 @@
 """The predictions app's writes and rules: the model registry and prediction jobs."""
 
 from .jobs import (
+    QUOTE_HOLD,
     Quote,
+    QuoteExpired,
     cancel,
     fail_silent_jobs,
     inspect_upload,
     purge_old_files,
     quote,
+    quote_upload_hold,
     run_job,
     settle,
     submit_batch,
+    submit_quoted_upload,
     submit_single,
+    sweep_quote_uploads,
 )
 from .registry import (
     ModelVersionRefused,
@@ -22,8 +27,10 @@ from .registry import (
 )
 
 __all__ = [
+    "QUOTE_HOLD",
     "ModelVersionRefused",
     "Quote",
+    "QuoteExpired",
     "cancel",
     "fail_silent_jobs",
     "inspect_upload",
@@ -31,11 +38,14 @@ __all__ = [
     "model_set_default_version",
     "purge_old_files",
     "quote",
+    "quote_upload_hold",
     "register_manifest",
     "run_job",
     "settle",
     "submit_batch",
+    "submit_quoted_upload",
     "submit_single",
+    "sweep_quote_uploads",
     "version_create",
     "version_update",
 ]

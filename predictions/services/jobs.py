@@ -9,6 +9,8 @@ import logging
 import shutil
 import tempfile
 import threading
+import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +19,8 @@ from typing import Any
 import pandas as pd
 from django.conf import settings
 from django.core.files import File
-from django.db import transaction
+from django.core.files.storage import default_storage
+from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -27,7 +30,7 @@ from accounts.models import User
 from billing import selectors as billing_selectors
 from billing import services as billing
 from billing.models import LedgerEntry
-from mfdp.errors import InvalidInput
+from mfdp.errors import DomainError, InvalidInput
 
 from ..ml.errors import MLError
 from ..ml.inference import load_model, predict_in_chunks
@@ -38,6 +41,10 @@ from ..models import JobKind, JobStatus, ModelVersion, PredictionJob
 
 logger = logging.getLogger(__name__)
 
+
+# How long a quoted upload waits for the customer's confirmation before the sweep removes it.
+QUOTE_HOLD = timedelta(hours=1)
+QUOTES_FOLDER = "quotes"
 
 # Written in the result file's error column; files are read by people of either language.
 CANCELED_ROW_MESSAGE = "not predicted: the job was canceled"
@@ -208,6 +215,75 @@ def submit_batch(
         },
         upload=File(upload),
     )
+
+
+class QuoteExpired(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            _("This quote is no longer valid: upload the file again."), code="quote_expired"
+        )
+
+
+def quote_upload_hold(*, user: User, upload) -> str:
+    """Keep a quoted upload, under a random key in the customer's quote folder, until they
+    confirm it or sweep_quote_uploads removes it; returns the key."""
+    return default_storage.save(f"{QUOTES_FOLDER}/{user.pk}/{uuid.uuid4().hex}", upload)
+
+
+def _quote_held_for(*, user: User, key: str) -> bool:
+    name = key.removeprefix(f"{QUOTES_FOLDER}/{user.pk}/")
+    return name != key and name.isalnum() and default_storage.exists(key)
+
+
+def submit_quoted_upload(
+    *, user: User, version: ModelVersion, key: str, filename: str
+) -> PredictionJob:
+    """Charge a held upload and start its job; the held copy is then removed. The key is the
+    job's idempotency key, so a confirm sent twice (even at once) gives the same job."""
+    idempotency_key = f"page-quote:{key}"
+    existing = PredictionJob.objects.filter(owner=user, idempotency_key=idempotency_key).first()
+    if existing is not None:
+        return existing
+    if not _quote_held_for(user=user, key=key):
+        raise QuoteExpired()
+    try:
+        with default_storage.open(key, "rb") as stored:
+            job = submit_batch(
+                user=user,
+                version=version,
+                upload=stored,
+                filename=filename,
+                idempotency_key=idempotency_key,
+            )
+    except IntegrityError:
+        return PredictionJob.objects.get(owner=user, idempotency_key=idempotency_key)
+    except InvalidInput:
+        default_storage.delete(key)
+        raise
+    default_storage.delete(key)
+    return job
+
+
+def _stored_files(folder: str) -> Iterator[str]:
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for name in files:
+        yield f"{folder}/{name}"
+    for name in folders:
+        yield from _stored_files(f"{folder}/{name}")
+
+
+def sweep_quote_uploads(*, now=None) -> int:
+    """Delete quoted uploads never confirmed once their quote has expired; returns how many."""
+    cutoff = (now or timezone.now()) - QUOTE_HOLD
+    swept = 0
+    for name in _stored_files(QUOTES_FOLDER):
+        if default_storage.get_modified_time(name) < cutoff:
+            default_storage.delete(name)
+            swept += 1
+    return swept
 
 
 # Running, on a worker

@@ -11,8 +11,12 @@ from sklearn.linear_model import LinearRegression, LogisticRegression
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import OneHotEncoder
 
+from billing import services as billing
+from predictions import services
 from predictions.ml.inference import sha256_of
 from predictions.ml.schema import derive_schema
+from predictions.models import ModelVersion
+from tests.factories import UserFactory
 
 
 def _car_frame(rows: int = 60) -> pd.DataFrame:
@@ -87,3 +91,18 @@ def pickled_model(tiny_models) -> Path:
     path = tiny_models / "pickled.pkl"
     path.write_bytes(pickle.dumps(model))
     return path
+
+
+@pytest.fixture
+def price_version(tiny_models):
+    """The tiny regression model (Mileage, Make -> price), registered, 2 credits a row."""
+    services.register_manifest(folder=tiny_models)
+    return ModelVersion.objects.get(model__slug="tiny-price")
+
+
+@pytest.fixture
+def customer():
+    """A customer with 100 credits."""
+    user = UserFactory()
+    billing.grant(user=user, amount=100, memo="test credits", actor=None)
+    return user

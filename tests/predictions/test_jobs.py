@@ -11,23 +11,10 @@ from billing import services as billing
 from billing.models import CreditAccount, LedgerEntry
 from mfdp.errors import InvalidInput
 from predictions import services
-from predictions.models import JobStatus, ModelVersion, PredictionJob
+from predictions.models import JobStatus, PredictionJob
 from tests.factories import UserFactory
 
 WAIT_SECONDS = 60  # a bound for the worker, not an expectation
-
-
-@pytest.fixture
-def price_version(tiny_models):
-    services.register_manifest(folder=tiny_models)
-    return ModelVersion.objects.get(model__slug="tiny-price")
-
-
-@pytest.fixture
-def customer():
-    user = UserFactory()
-    billing.grant(user=user, amount=100, memo="test credits", actor=None)
-    return user
 
 
 def _balance(user) -> int:

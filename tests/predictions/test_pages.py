@@ -37,21 +37,8 @@ def _in_process(request, monkeypatch, settings, tmp_path):
 
 
 @pytest.fixture
-def price_version(tiny_models):
-    services.register_manifest(folder=tiny_models)
-    return ModelVersion.objects.get(model__slug="tiny-price")
-
-
-@pytest.fixture
 def class_version(price_version):
     return ModelVersion.objects.get(model__slug="tiny-class")
-
-
-@pytest.fixture
-def customer():
-    user = UserFactory()
-    billing.grant(user=user, amount=100, memo="test credits", actor=None)
-    return user
 
 
 @pytest.fixture
@@ -233,10 +220,12 @@ def test_a_confirmed_quote_cannot_be_used_twice(customer_client, customer, price
         reverse("predictions:quote", args=["tiny-price"]), {"file": _csv(["1,Saab"])}, **HTMX
     )
     url = reverse("predictions:confirm", args=["tiny-price"])
-    customer_client.post(url, {"quote": _quote_token(quote)}, **HTMX)
-    customer_client.post(url, {"quote": _quote_token(quote)}, **HTMX)
+    first = customer_client.post(url, {"quote": _quote_token(quote)}, **HTMX)
+    again = customer_client.post(url, {"quote": _quote_token(quote)}, **HTMX)
     assert PredictionJob.objects.count() == 1
     assert _balance(customer) == 98
+    # A second click (a slow connection, the back button) opens the job it already started.
+    assert again["HX-Redirect"] == first["HX-Redirect"]
 
 
 @pytest.mark.django_db
