@@ -133,3 +133,31 @@ class ApiToken(models.Model):
     @property
     def is_active(self) -> bool:
         return self.revoked_at is None
+
+
+class IdempotentRequest(models.Model):
+    """An API request sent with an Idempotency-Key: the fingerprint of what was asked and,
+    once it succeeded, the response that a retry with the same key gets again."""
+
+    user = models.ForeignKey(
+        User, on_delete=models.CASCADE, related_name="+", verbose_name=_("user")
+    )
+    key = models.CharField(_("idempotency key"), max_length=255)
+    fingerprint = models.CharField(_("request fingerprint"), max_length=64)
+    status_code = models.PositiveSmallIntegerField(_("response status"), null=True, blank=True)
+    response = models.JSONField(_("response body"), null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), default=timezone.now, db_index=True)
+
+    class Meta:
+        verbose_name = _("idempotent request")
+        verbose_name_plural = _("idempotent requests")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "key"], name="accounts_idempotency_key_unique")
+        ]
+
+    def __str__(self) -> str:
+        return self.key
+
+    @property
+    def is_answered(self) -> bool:
+        return self.status_code is not None

@@ -4,6 +4,7 @@ client address. Rates live in REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] with the 
 from functools import wraps
 
 from django.shortcuts import render
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.throttling import BaseThrottle, SimpleRateThrottle
 
 
@@ -22,6 +23,26 @@ def lockout_username(request, credentials) -> str:
 class PerAddressThrottle(SimpleRateThrottle):
     def get_cache_key(self, request, view):
         return self.cache_format % {"scope": self.scope, "ident": client_ip(request)}
+
+
+class TokenThrottle(SimpleRateThrottle):
+    """Per API token (per user when the API is used from a signed-in page session): reads
+    (`api_read`) and creations (`api_create`) counted apart."""
+
+    scope = "api_read"
+
+    def allow_request(self, request, view):
+        self.scope = "api_read" if request.method in SAFE_METHODS else "api_create"
+        self.rate = self.get_rate()
+        self.num_requests, self.duration = self.parse_rate(self.rate)
+        return super().allow_request(request, view)
+
+    def get_cache_key(self, request, view):
+        if not request.user or not request.user.is_authenticated:
+            return None  # anonymous requests are counted by address (AnonRateThrottle)
+        token_id = getattr(request.auth, "pk", None)
+        ident = f"token-{token_id}" if token_id else f"user-{request.user.pk}"
+        return self.cache_format % {"scope": self.scope, "ident": ident}
 
 
 class SignupThrottle(PerAddressThrottle):

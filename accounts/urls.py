@@ -60,4 +60,5 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<int:token_id>/revoke/", views.token_revoke, name="token_revoke"),
     path("webhook-secret/rotate/", views.webhook_secret_rotate, name="webhook_secret_rotate"),
+    path("webhook-test/", views.webhook_test, name="webhook_test"),
 ]

@@ -11,6 +11,10 @@ from django_htmx.http import HttpResponseClientRefresh
 from billing.selectors import balance_of
 from mfdp.errors import DomainError
 from predictions.models import PredictionJob
+from webhooks import selectors as webhook_selectors
+from webhooks import services as webhooks
+from webhooks.forms import WebhookTestForm
+from webhooks.throttles import WebhookTestThrottle
 
 from . import selectors, services
 from .forms import ApiTokenForm, SignupForm
@@ -62,14 +66,19 @@ def _get_token_for_user(request, token_id: int) -> ApiToken:
     return get_object_or_404(ApiToken, id=token_id, user=request.user)
 
 
-def _render_tokens(request, *, form, issued=None, status=200):
+def _render_tokens(request, *, form, issued=None, webhook_form=None, status=200):
     template_name = "accounts/tokens.html"
     if request.htmx:
         template_name += "#token-panel"
+    if webhook_form is None:
+        webhook_form = WebhookTestForm(
+            initial={"url": webhook_selectors.last_test_url(user=request.user)}
+        )
     context = {
         "form": form,
         "issued": issued,
         "tokens": selectors.api_token_list(user=request.user),
+        "webhook_form": webhook_form,
     }
     return render(request, template_name, context, status=status)
 
@@ -114,4 +123,48 @@ def webhook_secret_rotate(request):
     )
     if request.htmx:
         return HttpResponseClientRefresh()
+    return redirect("accounts:tokens")
+
+
+@login_required
+@never_cache
+@require_POST
+def webhook_test(request):
+    """Send a signed `test` event to the URL given and show what the receiver answered."""
+    form = WebhookTestForm(request.POST)
+    event = None
+    throttle = WebhookTestThrottle()
+    if not throttle.allow_request(request, None):
+        minutes = max(1, round((throttle.wait() or 60) / 60))
+        form.add_error(
+            None, _("Too many attempts. Try again in %(minutes)d min.") % {"minutes": minutes}
+        )
+    elif form.is_valid():
+        try:
+            event = webhooks.send_test_event(user=request.user, url=form.cleaned_data["url"])
+        except DomainError as error:
+            form.add_error("url", error.message)
+    attempt = event.attempt_log.last() if event else None
+    if request.htmx:
+        context = {"webhook_form": form, "test_event": event, "test_attempt": attempt}
+        return render(request, "accounts/tokens.html#webhook-test", context)
+    if attempt is None:
+        return _render_tokens(request, form=ApiTokenForm(), webhook_form=form, status=400)
+    if attempt.succeeded:
+        messages.success(
+            request,
+            _("The test event was delivered: your server answered %(status)d.")
+            % {"status": attempt.status_code},
+        )
+    elif attempt.status_code:
+        messages.error(
+            request,
+            _("The test event was not delivered: your server answered %(status)d.")
+            % {"status": attempt.status_code},
+        )
+    else:
+        messages.error(
+            request,
+            _("The test event was not delivered: %(error)s") % {"error": attempt.error},
+        )
     return redirect("accounts:tokens")

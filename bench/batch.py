@@ -9,34 +9,49 @@ returned) to "result stored" (the job is finished in the database, polled every 
 time submit_batch itself took is shown beside it. A small warm-up job runs first, so the
 worker's model cache is loaded (the bare side does not time its model load either).
 
-The bare side, in its own process on the same input in the same run, is bench/io.py's bare
-pipeline: pandas.read_excel(engine="calamine"), the same model file's predict in 5,000-row
-chunks, an xlsxwriter constant_memory write. HistGradientBoosting predicts with OpenMP on every
-core, and slows down 10-30x when another process takes a core (see bench/io.py): watch the
-load line, or use --threads 1 on both sides for steadier figures. Peak memory: the worker's
-VmHWM from /proc/<pid>/status beside the bare process's ru_maxrss (both include the interpreter, the
-libraries and the model). Goal: product / bare <= 1.3 and memory <= 1.5x.
+The bare side is bench/io.py's bare pipeline, each run in its own process on the same input:
+pandas.read_excel(engine="calamine"), the same model file's predict in 5,000-row chunks, an
+xlsxwriter constant_memory write; timed from the read to the written file (model load
+excluded). HistGradientBoosting predicts with OpenMP on every core, and slows down 10-30x
+when another process takes a core (see bench/io.py): watch the load line, or use --threads 1
+on both sides for steadier figures.
+
+After the warm-up, each side runs --repeat times (default 3), alternating which goes first:
+the product a fresh job each time on the same worker, the bare side a fresh process each time.
+Every run is listed; the best (least) and the median time of each side are shown, and the ratio
+is taken on the best of each. Peak memory: the worker's VmHWM from /proc/<pid>/status after its
+last job (its peak over the warm-up and every job) beside the highest ru_maxrss of the bare
+processes (both include the interpreter, the libraries and the model). Goal: product / bare
+<= 1.3 and memory <= 1.5x.
+
+Then the outputs are compared: the last product job's result file, read back through Django
+storage, and the last bare run's file, with bench/io.py's checks (rows, headers, the inputs of a
+sample of rows, an empty error column), except that every prediction must equal the bare one to
+1e-9 relative; the first differing rows are printed.
 
 When the goal is missed (or with --breakdown always), the worker is stopped and one more
 job is run in this process through services.run_job with the job's stages timed (model load,
 storage copy, read, validate, predict, progress updates, write, result store, settle).
 
-The database named in --database-url is dropped and recreated at the start and dropped at
-the end (unless --keep); the name must contain 'bench'. The broker is kombu's filesystem
-transport in a temporary MFDP_VAR_DIR, or Redis with --broker redis://127.0.0.1:6379/9. Run
-by hand, never by the test suite:
+Exit status: 0 when every job succeeded and the outputs agree (whether or not the goal is met),
+1 otherwise. The database named in --database-url is dropped and recreated at the start and
+dropped at the end (unless --keep); the name must contain 'bench'. The broker is kombu's
+filesystem transport in a temporary MFDP_VAR_DIR, or Redis with --broker
+redis://127.0.0.1:6379/9. Run by hand, never by the test suite:
 
-    .venv/bin/python bench/batch.py [--rows 100000] [--broker URL] [--threads N]
+    .venv/bin/python bench/batch.py [--rows 100000] [--repeat 3] [--broker URL] [--threads N]
                                     [--breakdown auto|always|never] [--keep]
 """
 
 import argparse
 import contextlib
 import importlib.util
+import math
 import os
 import secrets
 import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -73,12 +88,17 @@ WARM_UP_ROWS = 200
 WORKER_START_TIMEOUT = 120
 JOB_TIMEOUT = 900
 POLL = 0.02
+REL_TOLERANCE = 1e-9  # predictions: the product's and the bare side's, relative
+SHOWN_DIFFERENCES = 5
 clock = time.perf_counter
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=100_000, help="rows of input (100000)")
+    parser.add_argument(
+        "--repeat", type=int, default=3, help="runs of each side after the warm-up (3)"
+    )
     parser.add_argument(
         "--database-url",
         default=DEFAULT_DATABASE_URL,
@@ -102,8 +122,8 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--keep", action="store_true", help="keep the database and the files")
     args = parser.parse_args()
-    if args.rows < 1:
-        parser.error("--rows must be positive")
+    if args.rows < 1 or args.repeat < 1:
+        parser.error("--rows and --repeat must be positive")
     if not args.broker.startswith(("filesystem://", "redis://")):
         parser.error("--broker must be filesystem:// or redis://...")
     return args
@@ -256,6 +276,7 @@ def product_run(version, path: Path, rows: int, worker: subprocess.Popen) -> dic
     stored = wait_finished(job)
     job = PredictionJob.objects.get(pk=job.pk)
     return {
+        "job_id": job.pk,
         "accept": accepted - began,
         "job": stored - accepted,
         "server_job": (job.finished_at - job.created_at).total_seconds(),
@@ -352,13 +373,68 @@ def breakdown(version, path: Path, rows: int) -> tuple[float, Timers]:
     return total, timers
 
 
+# --- the outputs: the product's stored result beside the bare side's file ----------------------
+
+
+def stored_result(job_id: int, target: Path) -> Path:
+    """The job's result file, read through Django storage, copied to `target`."""
+    from predictions.models import PredictionJob
+
+    job = PredictionJob.objects.get(pk=job_id)
+    if not job.result:
+        raise SystemExit(f"job {job_id} has no result file")
+    with job.result.open("rb") as stored, target.open("wb") as copy:
+        shutil.copyfileobj(stored, copy)
+    return target
+
+
+def check_outputs(product: Path, bare: Path, names: list[str], rows: int) -> tuple[int, list[str]]:
+    """(predictions compared, problems; none when the outputs agree). bench/io.py's checks of
+    the two files (row counts, headers, the inputs of a sample of rows, an empty error column),
+    but not its prediction check, which is absolute: here every prediction must equal the bare
+    one to REL_TOLERANCE relative, and the first differing rows are named."""
+    problems = [
+        f"{name}: {seen}"
+        for name, holds, seen in bench_io.check_outputs(product, bare, names, rows)
+        if not holds and not name.startswith("every prediction")
+    ]
+    p_rows, b_rows = bench_io.read_sheet(product), bench_io.read_sheet(bare)
+    width = len(names)  # the prediction column follows the inputs on both sides
+    compared, differing = 0, []
+    for number, (p_row, b_row) in enumerate(zip(p_rows[1:], b_rows[1:], strict=False), start=2):
+        compared += 1
+        p_value = p_row[width] if len(p_row) > width else None
+        b_value = b_row[width] if len(b_row) > width else None
+        numbers = all(
+            isinstance(value, int | float) and not isinstance(value, bool)
+            for value in (p_value, b_value)
+        )
+        if not (numbers and math.isclose(p_value, b_value, rel_tol=REL_TOLERANCE, abs_tol=0.0)):
+            differing.append(f"row {number:,}: product {p_value!r}, bare {b_value!r}")
+    if differing:
+        shown = differing[:SHOWN_DIFFERENCES]
+        problems.append(
+            f"{len(differing):,} of {compared:,} predictions differ by more than"
+            f" {REL_TOLERANCE:g} relative; first {len(shown)}:"
+        )
+        problems.extend(f"  {line}" for line in shown)
+    return compared, problems
+
+
 # --- the report ---------------------------------------------------------------------------------
+
+
+def best_and_median(times: list[float]) -> tuple[float, int, float]:
+    """(least time, its run number from 1, median time)."""
+    best = min(range(len(times)), key=times.__getitem__)
+    return times[best], best + 1, statistics.median(times)
 
 
 def bench(args: argparse.Namespace, folder: Path) -> int:
     from predictions.models import ModelVersion
 
     _manifest, entry = bench_io.manifest_entry(bench_io.MANIFEST, SLUG)
+    names = [column["name"] for column in entry["schema"]["columns"]]
     version = ModelVersion.objects.select_related("model").get(model__slug=SLUG, is_active=True)
     print("MFDP batch job benchmark: xlsx -> job on a real Celery worker -> stored result")
     print(
@@ -379,54 +455,117 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         f"  input     {args.rows:,} rows, {source.stat().st_size / 2**20:.1f} MB xlsx, built in"
         f" {clock() - began:.1f} s"
     )
-    print()
-
-    bare = bench_io.start_child(
-        ["--input", str(source), "--output", str(folder / "bare.xlsx"), "--child", "bare"],
-        args.threads,
-    )
     print(
-        f"bare      {bare['wall']:.2f} s (read {bare['stages']['read']:.2f},"
-        f" predict {bare['stages']['predict']:.2f}, write {bare['stages']['write']:.2f});"
-        f" peak RSS {bare['peak_rss_mb']:.0f} MB (model loaded: {bare['rss_ready_mb']:.0f} MB)"
+        f"  workload  after a {WARM_UP_ROWS}-row warm-up job, each side {args.repeat}x in"
+        " alternating order: product a fresh job on the same worker, bare a fresh process"
     )
+    print()
 
     from django.conf import settings
 
     queue = settings.CELERY_TASK_DEFAULT_QUEUE
+    products: list[dict[str, Any]] = []
+    bares: list[dict[str, Any]] = []
     worker = start_worker(args.worker_env, queue, folder / "worker.log")
     try:
         ready = vm_kb(worker.pid, "VmHWM") / 1024
         warm_run = product_run(version, warm, WARM_UP_ROWS, worker)
-        before = warm_run["worker_hwm_mb"]
-        run = product_run(version, source, args.rows, worker)
+        if warm_run["status"] != "succeeded" or warm_run["rows_done"] != WARM_UP_ROWS:
+            print(
+                f"the warm-up job did not succeed: {warm_run}; worker log {folder / 'worker.log'}"
+            )
+            return 1
+        for number in range(1, args.repeat + 1):
+            # Alternate which side goes first, so that neither always runs on a warmer machine.
+            for side in ("product", "bare") if number % 2 else ("bare", "product"):
+                if side == "product":
+                    run = product_run(version, source, args.rows, worker)
+                    if run["status"] != "succeeded" or run["rows_done"] != args.rows:
+                        print(
+                            f"product job {number} did not succeed: {run};"
+                            f" worker log {folder / 'worker.log'}"
+                        )
+                        return 1
+                    products.append(run)
+                else:
+                    output = folder / f"bare-{number}.xlsx"
+                    command = ["--input", str(source), "--output", str(output), "--child", "bare"]
+                    bares.append(bench_io.start_child(command, args.threads))
     finally:
         stop_worker(worker)
-    if run["status"] != "succeeded" or run["rows_done"] != args.rows:
-        print(f"the job did not succeed: {run}; worker log {folder / 'worker.log'}")
-        return 1
+
+    for number, run in enumerate(products, start=1):
+        print(
+            f"product {number}  {run['job']:>7.2f} s  (finished_at - created_at"
+            f" {run['server_job']:.2f} s, of it {run['queued']:.2f} s queued; submit_batch"
+            f" {run['accept']:.2f} s; worker VmHWM {run['worker_hwm_mb']:.0f} MB)"
+        )
+    for number, run in enumerate(bares, start=1):
+        print(
+            f"bare    {number}  {run['wall']:>7.2f} s  (read {run['stages']['read']:.2f},"
+            f" predict {run['stages']['predict']:.2f}, write {run['stages']['write']:.2f};"
+            f" peak RSS {run['peak_rss_mb']:.0f} MB)"
+        )
     print(
-        f"product   {run['job']:.2f} s upload accepted -> result stored (finished_at - created_at"
-        f" {run['server_job']:.2f} s, of it {run['queued']:.2f} s queued); submit_batch itself"
-        f" {run['accept']:.2f} s"
+        "(product: upload accepted -> result stored, polled every 20 ms; bare: read + predict"
+        " + write, model load excluded)"
+    )
+    print(f"load      {bench_io.load_text(before=False)} after the runs")
+    print()
+
+    product_best, product_number, product_median = best_and_median([r["job"] for r in products])
+    bare_best, bare_number, bare_median = best_and_median([r["wall"] for r in bares])
+    accept_best, _number, accept_median = best_and_median([r["accept"] for r in products])
+    best_bare = bares[bare_number - 1]
+    print(
+        f"product   best {product_best:.2f} s (run {product_number}), median {product_median:.2f} s"
+        f" upload accepted -> result stored; submit_batch itself best {accept_best:.2f} s,"
+        f" median {accept_median:.2f} s"
     )
     print(
-        f"          worker peak RSS (VmHWM) {run['worker_hwm_mb']:.0f} MB (ready {ready:.0f} MB,"
-        f" after the {WARM_UP_ROWS}-row warm-up job {before:.0f} MB);"
-        f" result {run['result_bytes'] / 2**20:.1f} MB"
+        f"bare      best {bare_best:.2f} s (run {bare_number}), median {bare_median:.2f} s"
+        f" (best: read {best_bare['stages']['read']:.2f}, predict"
+        f" {best_bare['stages']['predict']:.2f}, write {best_bare['stages']['write']:.2f})"
     )
-    ratio = run["job"] / bare["wall"]
-    memory = run["worker_hwm_mb"] / bare["peak_rss_mb"]
+    worker_peak = products[-1]["worker_hwm_mb"]  # a high-water mark: the peak over every job
+    bare_peak = max(run["peak_rss_mb"] for run in bares)
+    print(
+        f"peak RSS  worker (VmHWM, over all jobs) {worker_peak:.0f} MB (ready"
+        f" {ready:.0f} MB, after the warm-up job {warm_run['worker_hwm_mb']:.0f} MB);"
+        f" bare peak RSS {bare_peak:.0f} MB (highest run; model loaded"
+        f" {max(run['rss_ready_mb'] for run in bares):.0f} MB); result"
+        f" {products[-1]['result_bytes'] / 2**20:.1f} MB"
+    )
+    ratio = product_best / bare_best
+    memory = worker_peak / bare_peak
     ratio_met, memory_met = ratio <= RATIO_GOAL, memory <= MEMORY_GOAL
     print()
     print(
-        f"ratio     product / bare = {ratio:.3f}   goal <= {RATIO_GOAL}:"
+        f"ratio     product / bare = {ratio:.3f} (best of each; of the medians"
+        f" {product_median / bare_median:.3f})   goal <= {RATIO_GOAL}:"
         f" {'MET' if ratio_met else 'NOT MET'}"
     )
     print(
         f"memory    worker / bare  = {memory:.2f}    goal <= {MEMORY_GOAL}:"
         f" {'MET' if memory_met else 'NOT MET'}"
     )
+
+    product_file = stored_result(products[-1]["job_id"], folder / "product-result.xlsx")
+    compared, problems = check_outputs(
+        product_file, folder / f"bare-{len(bares)}.xlsx", names, args.rows
+    )
+    print()
+    compared_what = (
+        f"product job {len(products)}'s stored result vs bare run {len(bares)}'s file:"
+        f" rows, headers, every prediction to {REL_TOLERANCE:g} relative, the inputs of a"
+        " sample of rows, an empty error column"
+    )
+    if problems:
+        print(f"outputs: DIFFER ({compared_what})")
+        for line in problems:
+            print(f"  {line}")
+    else:
+        print(f"outputs: {compared} predictions equal ({compared_what})")
 
     if args.breakdown == "always" or (args.breakdown == "auto" and not (ratio_met and memory_met)):
         print()
@@ -440,7 +579,9 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         for name, seconds in sorted(timers.seconds.items(), key=lambda item: -item[1]):
             accounted += seconds
             beside = (
-                f"  bare {bare['stages'][bare_stage[name]]:.2f} s" if name in bare_stage else ""
+                f"  bare {best_bare['stages'][bare_stage[name]]:.2f} s (best run)"
+                if name in bare_stage
+                else ""
             )
             print(
                 f"  {name:<28} {seconds:>7.2f} s {100 * seconds / total:>5.1f} %"
@@ -449,6 +590,10 @@ def bench(args: argparse.Namespace, folder: Path) -> int:
         print(f"  {'other (claim, concat, ...)':<28} {total - accounted:>7.2f} s")
         print(f"  {'total':<28} {total:>7.2f} s")
         print(f"  (model load before the run, not in the total: {timers.model_load:.2f} s)")
+    if problems:
+        print()
+        print("OUTPUTS DIFFER (rerun with --keep to inspect the files)")
+        return 1
     return 0
 
 

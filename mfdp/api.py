@@ -3,7 +3,8 @@
 from django.http import Http404, JsonResponse
 from django.urls import is_valid_path
 from django.utils.translation import gettext as _
-from rest_framework import exceptions, status
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework import exceptions, serializers, status
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -57,3 +58,50 @@ def json_server_error(request):
         {"code": "server_error", "detail": _("Something went wrong on our side.")},
         status=status.HTTP_500_INTERNAL_SERVER_ERROR,
     )
+
+
+class ErrorSerializer(serializers.Serializer):
+    code = serializers.CharField(help_text="Stable: clients branch on it.")
+    detail = serializers.CharField(help_text="For people, in the request's language.")
+
+    class Meta:
+        ref_name = "Error"
+
+
+def error_response(*codes: str) -> OpenApiResponse:
+    """An error answer for the schema, naming the codes it may carry."""
+    return OpenApiResponse(ErrorSerializer, description=", ".join(f"`{code}`" for code in codes))
+
+
+COMMON_ERRORS = {
+    "401": ("`not_authenticated`, `invalid_token`, `malformed_authorization`", True),
+    "404": ("`not_found`", False),
+    "429": ("`throttled`, with `Retry-After` (seconds)", False),
+}
+
+
+def document_common_errors(result, generator, request, public):
+    """drf-spectacular hook: the errors any operation may answer, in the one error shape,
+    added where a view did not describe them itself."""
+    schemas = result.setdefault("components", {}).setdefault("schemas", {})
+    schemas.setdefault(
+        "Error",
+        {
+            "type": "object",
+            "properties": {"code": {"type": "string"}, "detail": {"type": "string"}},
+            "required": ["code", "detail"],
+        },
+    )
+    content = {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}
+    for path in result.get("paths", {}).values():
+        for operation in path.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            needs_token = bool(operation.get("security")) and {} not in operation["security"]
+            for status_code, (description, only_with_token) in COMMON_ERRORS.items():
+                if only_with_token and not needs_token:
+                    continue
+                operation["responses"].setdefault(
+                    status_code, {"description": description, "content": content}
+                )
+    return result

@@ -61,6 +61,7 @@ INSTALLED_APPS = [
     "accounts",
     "billing",
     "predictions",
+    "webhooks",
 ]
 
 MIDDLEWARE = [
@@ -211,6 +212,9 @@ CELERY_TASK_TIME_LIMIT = int(CELERY_BROKER_TRANSPORT_OPTIONS.get("visibility_tim
 CELERY_TASK_SOFT_TIME_LIMIT = CELERY_TASK_TIME_LIMIT - 60
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Keep a worker's database connection for this many tasks instead of reopening it for each
+# (Celery's Django fixup closes it around every task otherwise: ~3 ms a one-row job).
+CELERY_DB_REUSE_MAX = 100
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = TIME_ZONE
@@ -249,13 +253,17 @@ REST_FRAMEWORK = {
     "DEFAULT_THROTTLE_CLASSES": [
         "rest_framework.throttling.AnonRateThrottle",
         "rest_framework.throttling.UserRateThrottle",
+        "accounts.throttles.TokenThrottle",
     ],
     "DEFAULT_THROTTLE_RATES": {
         "anon": env.str("API_THROTTLE_ANON", default="60/min"),
         "user": env.str("API_THROTTLE_USER", default="600/min"),
+        "api_read": env.str("API_THROTTLE_READ", default="300/min"),
+        "api_create": env.str("API_THROTTLE_CREATE", default="60/min"),
         "voucher_redeem": env.str("VOUCHER_REDEEM_RATE", default="10/hour"),
         "signup": env.str("SIGNUP_RATE", default="20/hour"),
         "password_reset": env.str("PASSWORD_RESET_RATE", default="10/hour"),
+        "webhook_test": env.str("WEBHOOK_TEST_RATE", default="20/hour"),
     },
     # Client addresses come from X-Forwarded-For only past this many trusted proxies.
     "NUM_PROXIES": PROXY_COUNT,
@@ -263,6 +271,15 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
 }
 API_TOKENS_PER_USER = env.int("API_TOKENS_PER_USER", default=20)
+IDEMPOTENCY_KEY_HOURS = env.int("IDEMPOTENCY_KEY_HOURS", default=24)
+API_INLINE_ROWS_MAX = env.int("API_INLINE_ROWS_MAX", default=100)
+# The web server's threads per process (gunicorn.conf.py reads the same variables). A request
+# with `Prefer: wait=N` holds a thread while it waits, so each process serves at most
+# API_WAIT_SLOTS waits at once (one thread less than it has) and answers 202 at once beyond.
+WEB_WORKERS = env.int("WEB_WORKERS", default=2)
+WEB_THREADS = env.int("WEB_THREADS", default=4)
+API_WAIT_SLOTS = env.int("API_WAIT_SLOTS", default=max(1, WEB_THREADS - 1))
+API_WAIT_MAX_SECONDS = 60
 
 # Billing. The demo top-up button exists only where DEMO_TOPUP is on (make demo turns it on).
 DEMO_TOPUP = env.bool("DEMO_TOPUP", default=False)
@@ -277,6 +294,10 @@ JOB_HEARTBEAT_TIMEOUT_SECONDS = env.int("JOB_HEARTBEAT_TIMEOUT_SECONDS", default
 JOB_FILES_RETENTION_DAYS = env.int("JOB_FILES_RETENTION_DAYS", default=30)
 MODEL_CACHE_DIR = VAR_DIR / "model-cache"
 
+# Webhooks. Outside DEBUG a webhook URL must be https and its host must resolve only to public
+# addresses; WEBHOOK_ALLOW_PRIVATE lifts both rules (receivers on a private network, tests).
+WEBHOOK_ALLOW_PRIVATE = env.bool("WEBHOOK_ALLOW_PRIVATE", default=False)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "MFDP API",
     "DESCRIPTION": "Machine-learning predictions for credits. Authenticate with "
@@ -287,6 +308,10 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "SCHEMA_PATH_PREFIX": r"/api/v1",
+    "POSTPROCESSING_HOOKS": [
+        "drf_spectacular.hooks.postprocess_schema_enums",
+        "mfdp.api.document_common_errors",
+    ],
 }
 
 # Security: strict by default outside DEBUG, each switch overridable for a TLS-terminating proxy.

@@ -20,6 +20,7 @@ urlpatterns = [
     path("billing/", include("billing.urls")),
     path("models/", include("predictions.urls")),
     path("jobs/", include((job_urlpatterns, "jobs"))),
+    path("webhooks/", include("webhooks.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

@@ -26,6 +26,8 @@ class JobFilter(CreatedBetweenFilterSet):
 
     def __init__(self, *args, user=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        if user is None and self.request is not None:
+            user = self.request.user
         # Only the models this user has used, so another customer's private model never shows.
         self.filters["model"].queryset = MLModel.objects.filter(
             versions__jobs__owner=user

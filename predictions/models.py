@@ -214,7 +214,9 @@ class PredictionJob(models.Model):
     def progress_percent(self) -> int:
         if not self.rows_total:
             return 0
-        return min(100, round(100 * (self.rows_done + self.rows_failed) / self.rows_total))
+        percent = min(100, round(100 * (self.rows_done + self.rows_failed) / self.rows_total))
+        # The result file is still being written when every row is counted: not 100% yet.
+        return percent if self.is_finished else min(percent, 99)
 
     @property
     def cost_net(self) -> int:

@@ -20,7 +20,7 @@ from python_calamine import CalamineWorkbook
 from billing.services import InsufficientCredits
 from mfdp.errors import DomainError, InvalidInput
 
-from . import selectors, services
+from . import downloads, selectors, services
 from .filters import JobFilter
 from .forms import ConfirmForm, RowForm, UploadForm
 from .ml.writing import write_template
@@ -34,7 +34,6 @@ SINGLE_POLL_SECONDS = 0.1
 QUOTE_SALT = "predictions.quote"
 PREVIEW_ROWS = 20
 JOBS_PAGE_SIZE = 25
-XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 def _language() -> str:
@@ -82,7 +81,7 @@ def input_template(request, slug: str):
         path.open("rb"),
         as_attachment=True,
         filename=f"{model.slug}-template.xlsx",
-        content_type=XLSX,
+        content_type=downloads.XLSX,
     )
     response._resource_closers.append(folder.cleanup)
     return response
@@ -298,28 +297,24 @@ def job_cancel(request, job_id):
     return redirect("jobs:detail", job_id=job.pk)
 
 
-def _download(request, job: PredictionJob, stored, *, filename: str, content_type: str):
+def _download(request, job: PredictionJob, stored, *, filename: str, content_type: str | None):
     if job.data_purged_at or not stored:
         messages.error(request, _("This job's files were removed."))
         return redirect("jobs:detail", job_id=job.pk)
-    storage = stored.storage
-    if hasattr(storage, "bucket"):
-        # S3: a short-lived signed link (S3_SIGNED_URL_SECONDS), named like the stream below.
-        disposition = f'attachment; filename="{filename}"'
-        return redirect(
-            storage.url(stored.name, parameters={"ResponseContentDisposition": disposition})
-        )
-    return FileResponse(
-        stored.open("rb"), as_attachment=True, filename=filename, content_type=content_type
-    )
+    return downloads.stored_file_response(stored, filename=filename, content_type=content_type)
 
 
 @login_required
 @require_safe
 def job_result(request, job_id):
     job = _get_job_for_user(request, job_id)
-    name = f"{job.version.model.slug}-{str(job.pk)[:8]}-result.xlsx"
-    return _download(request, job, job.result, filename=name, content_type=XLSX)
+    return _download(
+        request,
+        job,
+        job.result,
+        filename=downloads.result_filename(job),
+        content_type=downloads.XLSX,
+    )
 
 
 @login_required

@@ -19,7 +19,9 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -31,6 +33,7 @@ from urllib.parse import quote, urlsplit
 
 import pytest
 from django.conf import settings
+from django.db import connection
 from django.test.utils import override_settings
 
 from mfdp.celery import app as celery_app
@@ -41,6 +44,8 @@ WORKER_STOP_TIMEOUT = 20
 SERVICE_PROBE_TIMEOUT = 3
 # Test modules whose tasks the test worker must import besides the project's own
 # (they register under explicit names, so the worker's module path does not matter).
+# The session worker predicts in small chunks, so tests (and the browser) can watch progress.
+WORKER_CHUNK_ROWS = 20
 WORKER_INCLUDE = ("tests.mfdp.test_celery",)
 FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 S3_TEST_CREDENTIALS = {"access_key": "mfdp-test-key", "secret_key": "mfdp-test-secret"}
@@ -267,17 +272,18 @@ class Worker:
     log: Path
 
 
-# Run in the worker's process before it becomes the worker: on Linux, ask the kernel to
-# SIGTERM it when pytest dies, so that even a killed test run leaves no orphan worker.
-_WORKER_LAUNCHER = """
+# Run in a service's process (Celery worker, django-q2 cluster) before it becomes the service:
+# on Linux, ask the kernel to SIGTERM it when pytest dies, so that even a killed test run
+# leaves no orphan behind. Arguments: pytest's pid, then the service's python arguments.
+_CHILD_LAUNCHER = """
 import os, sys
 parent = int(sys.argv[1])
 if sys.platform.startswith("linux"):
     import ctypes, signal
     ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
 if os.getppid() != parent:
-    sys.exit("pytest went away before the Celery worker started")
-os.execv(sys.executable, [sys.executable, "-m", "celery", *sys.argv[2:]])
+    sys.exit("pytest went away before the service started")
+os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 """
 
 
@@ -323,7 +329,6 @@ def celery_worker(django_db_setup, celery_broker, tmp_path_factory) -> Worker:
     """A real Celery worker (a separate process, threads pool) on the test database and the
     configured broker, consuming only TEST_QUEUE. Ready once it has answered mfdp.ping."""
     from celery.exceptions import TimeoutError as CeleryTimeoutError
-    from django.db import connection
 
     from mfdp.celery import ping
 
@@ -335,6 +340,7 @@ def celery_worker(django_db_setup, celery_broker, tmp_path_factory) -> Worker:
         "DATABASE_URL": database_url,
         "MFDP_VAR_DIR": str(Path(settings.VAR_DIR).resolve()),
         "CELERY_QUEUE": TEST_QUEUE,
+        "PREDICT_CHUNK_ROWS": str(WORKER_CHUNK_ROWS),
         "PYTHONUNBUFFERED": "1",
     }
     args = [
@@ -364,7 +370,7 @@ def celery_worker(django_db_setup, celery_broker, tmp_path_factory) -> Worker:
 
     with log.open("wb") as log_file:
         proc = subprocess.Popen(
-            [sys.executable, "-c", _WORKER_LAUNCHER, str(os.getpid()), *args],
+            [sys.executable, "-c", _CHILD_LAUNCHER, str(os.getpid()), "-m", "celery", *args],
             cwd=settings.BASE_DIR,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -488,3 +494,64 @@ def s3_default_storage(settings, s3_options):
         "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_options},
     }
     return default_storage
+
+
+# ----------------------------------------------------------------------------- django-q2
+
+
+@pytest.fixture
+def qcluster(transactional_db, tmp_path):
+    """A real django-q2 cluster (`manage.py qcluster`, its own process group) on the test
+    database, delivering webhooks to private addresses; yields its log file."""
+    log = tmp_path / "qcluster.log"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mfdp.settings",
+        "DATABASE_URL": _worker_database_url(connection.settings_dict),
+        "MFDP_VAR_DIR": str(Path(settings.VAR_DIR).resolve()),
+        "WEBHOOK_ALLOW_PRIVATE": "true",
+        "Q_WORKERS": "1",
+        "PYTHONUNBUFFERED": "1",
+    }
+    with log.open("wb") as log_file:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_LAUNCHER, str(os.getpid()), "manage.py", "qcluster"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        yield log
+    finally:
+        # The cluster stops its own processes on SIGTERM; its process group is killed only
+        # if it does not.
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(timeout=WORKER_STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=WORKER_STOP_TIMEOUT)
+
+
+# ----------------------------------------------------------------------------- a real model
+
+CAR_PRICE_SLUG = "car-price-basic"
+
+
+@pytest.fixture(scope="session")
+def car_price_folder(tmp_path_factory) -> Path:
+    """ml_artifacts/ with car-price-basic alone: registering checks every file of a manifest
+    in a child process, and this one is the smallest."""
+    artifacts = Path(settings.BASE_DIR) / "ml_artifacts"
+    manifest = json.loads((artifacts / "manifest.json").read_text())
+    entry = next(entry for entry in manifest["models"] if entry["slug"] == CAR_PRICE_SLUG)
+    folder = tmp_path_factory.mktemp(CAR_PRICE_SLUG)
+    for name in (entry["file"], entry["plot"]):
+        shutil.copy(artifacts / name, folder / name)
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "models": [entry]}))
+    return folder

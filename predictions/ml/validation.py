@@ -240,8 +240,39 @@ def validate_rows(
     return ValidatedRows(frame=result, valid=valid, problems=problems, row_numbers=rows)
 
 
+def validate_records(
+    records: list[dict[str, Any]], schema: InputSchema, *, first_row_number: int = 1
+) -> ValidatedRows:
+    """Rows given as mappings (a form, a JSON body); keys matched like file headers, keys
+    that match no column ignored. Rows are numbered from `first_row_number`."""
+    rows = []
+    for record in records:
+        by_key = {normalise_header(str(key)): value for key, value in record.items()}
+        rows.append([by_key.get(normalise_header(column.name)) for column in schema.columns])
+    frame = pd.DataFrame(rows, columns=[column.name for column in schema.columns], dtype="object")
+    return validate_rows(frame, schema, first_row_number=first_row_number)
+
+
 def validate_record(record: dict[str, Any], schema: InputSchema) -> ValidatedRows:
-    """One row given as a mapping (a form or a JSON body); keys matched like file headers."""
-    by_key = {normalise_header(str(key)): value for key, value in record.items()}
-    row = {column.name: by_key.get(normalise_header(column.name)) for column in schema.columns}
-    return validate_rows(pd.DataFrame([row], dtype="object"), schema, first_row_number=1)
+    """One row given as a mapping, numbered 1."""
+    return validate_records([record], schema)
+
+
+TYPED_IN_OUTPUT = (ColumnType.NUMBER, ColumnType.INTEGER, ColumnType.BOOLEAN)
+
+
+def inputs_for_output(
+    inputs: pd.DataFrame, checked: ValidatedRows, schema: InputSchema
+) -> pd.DataFrame:
+    """The inputs as a result file should echo them: numbers and booleans read as text (a CSV)
+    become numbers and booleans where they were valid; a bad cell stays as it was written."""
+    echoed = inputs.reset_index(drop=True)
+    for column in schema.columns:
+        if column.type not in TYPED_IN_OUTPUT or column.name not in echoed.columns:
+            continue
+        raw = echoed[column.name]
+        if raw.dtype != object:
+            continue
+        typed = checked.frame[column.name].astype("object")
+        echoed[column.name] = raw.where(typed.isna(), typed)
+    return echoed

@@ -14,8 +14,10 @@ from .jobs import (
     settle,
     submit_batch,
     submit_quoted_upload,
+    submit_rows,
     submit_single,
     sweep_quote_uploads,
+    warm_up_models,
 )
 from .registry import (
     ModelVersionRefused,
@@ -44,8 +46,10 @@ __all__ = [
     "settle",
     "submit_batch",
     "submit_quoted_upload",
+    "submit_rows",
     "submit_single",
     "sweep_quote_uploads",
     "version_create",
     "version_update",
+    "warm_up_models",
 ]

@@ -35,7 +35,13 @@ from mfdp.errors import DomainError, InvalidInput
 from ..ml.errors import MLError
 from ..ml.inference import load_model, predict_in_chunks
 from ..ml.reading import ReadLimits, read_table
-from ..ml.validation import ValidatedRows, validate_record, validate_rows
+from ..ml.validation import (
+    ValidatedRows,
+    inputs_for_output,
+    validate_record,
+    validate_records,
+    validate_rows,
+)
 from ..ml.writing import write_result
 from ..models import JobKind, JobStatus, ModelVersion, PredictionJob
 
@@ -92,7 +98,12 @@ def _usable(version: ModelVersion) -> ModelVersion:
 
 def _problems_payload(checked: ValidatedRows) -> list[dict[str, Any]]:
     return [
-        {"column": problem.column, "code": problem.code, "message": problem.message}
+        {
+            "row": problem.row,
+            "column": problem.column,
+            "code": problem.code,
+            "message": problem.message,
+        }
         for problem in checked.problems
     ]
 
@@ -131,6 +142,15 @@ def _create_charged_job(
     return job
 
 
+def _clean_rows(checked: ValidatedRows, version: ModelVersion) -> list[dict[str, Any]]:
+    """The typed rows as JSON-ready mappings (missing values as None)."""
+    names = [column.name for column in version.input_schema.columns]
+    return [
+        {name: (None if value != value else value) for name, value in zip(names, row, strict=True)}
+        for row in checked.frame.astype("object").itertuples(index=False, name=None)
+    ]
+
+
 def submit_single(
     *,
     user: User,
@@ -149,20 +169,53 @@ def submit_single(
             code="invalid_row",
             problems=_problems_payload(checked),
         )
-    row = {
-        column.name: record_value
-        for column, record_value in zip(
-            version.input_schema.columns, checked.frame.iloc[0].tolist(), strict=True
-        )
-    }
-    clean = {name: (None if value != value else value) for name, value in row.items()}
     return _create_charged_job(
         user=user,
         version=version,
         rows=1,
         fields={
             "kind": JobKind.SINGLE,
-            "input": clean,
+            "input": _clean_rows(checked, version)[0],
+            "idempotency_key": idempotency_key,
+            "webhook_url": webhook_url,
+        },
+    )
+
+
+def submit_rows(
+    *,
+    user: User,
+    version: ModelVersion,
+    records: list[dict[str, Any]],
+    idempotency_key: str = "",
+    webhook_url: str = "",
+) -> PredictionJob:
+    """Predict a few rows given inline (the API's `inputs`), as a batch whose predictions
+    come back in the job itself. Unlike a file, every row must be valid: one bad row refuses
+    the request with the problems of all rows (numbered from 0), and nothing is charged."""
+    _usable(version)
+    limit = settings.API_INLINE_ROWS_MAX
+    if not 1 <= len(records) <= limit:
+        raise InvalidInput(
+            _("Send between 1 and %(limit)s rows inline; upload a file for more.")
+            % {"limit": limit},
+            code="inline_rows_limit",
+            limit=limit,
+        )
+    checked = validate_records(records, version.input_schema, first_row_number=0)
+    if checked.problems:
+        raise InvalidInput(
+            _("Some rows have invalid values."),
+            code="invalid_rows",
+            problems=_problems_payload(checked),
+        )
+    return _create_charged_job(
+        user=user,
+        version=version,
+        rows=len(records),
+        fields={
+            "kind": JobKind.BATCH,
+            "input": _clean_rows(checked, version),
             "idempotency_key": idempotency_key,
             "webhook_url": webhook_url,
         },
@@ -321,6 +374,23 @@ class _ModelCache:
 model_cache = _ModelCache()
 
 
+def warm_up_models() -> int:
+    """Load every catalog model into this process's cache, so a new worker process's first
+    job does not wait for the libraries and the model (seconds, against milliseconds warm).
+    Returns how many were loaded; a model that fails to load is logged and left for later."""
+    from .. import selectors
+
+    loaded = 0
+    for model in selectors.catalog():
+        try:
+            model_cache.model_for(model.default_version)
+        except Exception:
+            logger.exception("could not warm up %s", model.slug)
+        else:
+            loaded += 1
+    return loaded
+
+
 def _claim(job_id) -> PredictionJob | None:
     """queued -> running, atomically: a redelivered message finds the job taken."""
     now = timezone.now()
@@ -383,15 +453,39 @@ def _json_value(value: Any) -> Any:
     return value
 
 
+def _batch_inputs(job: PredictionJob, folder: Path) -> tuple[pd.DataFrame, int]:
+    """The job's rows as read (a stored file, or the rows sent inline) and the number the
+    first of them goes by in error messages."""
+    if not job.upload:
+        names = [column.name for column in job.version.input_schema.columns]
+        return pd.DataFrame(job.input or [], columns=names, dtype="object"), 0
+    local = folder / "upload"
+    with job.upload.open("rb") as source, local.open("wb") as target:
+        shutil.copyfileobj(source, target)
+    table = read_table(local, schema=job.version.input_schema, limits=read_limits())
+    return table.frame, 2
+
+
+def _inline_output(predicted: pd.DataFrame, errors: list[str | None]) -> list[dict[str, Any]]:
+    """Per row: the prediction columns, and the error (None when predicted)."""
+    rows = []
+    for position, error in enumerate(errors):
+        values = (
+            {key: _json_value(value) for key, value in predicted.loc[position].items()}
+            if error is None
+            else dict.fromkeys(predicted.columns)
+        )
+        rows.append({**values, "error": error})
+    return rows
+
+
 def _run_batch(job: PredictionJob) -> PredictionJob:
     version = job.version
     model = model_cache.model_for(version)
     with tempfile.TemporaryDirectory() as folder:
-        local = Path(folder) / "upload"
-        with job.upload.open("rb") as source, local.open("wb") as target:
-            shutil.copyfileobj(source, target)
-        table = read_table(local, schema=version.input_schema, limits=read_limits())
-        checked = validate_rows(table.frame, version.input_schema)
+        inputs, first_row_number = _batch_inputs(job, Path(folder))
+        checked = validate_rows(inputs, version.input_schema, first_row_number=first_row_number)
+        PredictionJob.objects.filter(pk=job.pk).update(rows_failed=checked.rows_failed)
         valid_rows = checked.frame[checked.valid]
         predictions = []
         done = 0
@@ -416,14 +510,14 @@ def _run_batch(job: PredictionJob) -> PredictionJob:
         )
         errors = checked.errors_by_row()
         if canceled:
-            not_predicted = set(valid_rows.index) - set(predicted.index)
-            for position in not_predicted:
+            for position in set(valid_rows.index) - set(predicted.index):
                 errors[position] = CANCELED_ROW_MESSAGE
+        predicted = predicted.reindex(range(len(checked.frame)))
         result = Path(folder) / "result.xlsx"
         write_result(
             result,
-            inputs=table.frame.reset_index(drop=True),
-            predictions=predicted.reindex(range(len(checked.frame))),
+            inputs=inputs_for_output(inputs, checked, version.input_schema),
+            predictions=predicted,
             errors=errors,
         )
         with result.open("rb") as produced:
@@ -434,6 +528,7 @@ def _run_batch(job: PredictionJob) -> PredictionJob:
         status=JobStatus.CANCELED if canceled else JobStatus.SUCCEEDED,
         rows_done=done,
         rows_failed=checked.rows_failed,
+        output=None if job.upload else _inline_output(predicted, errors),
     )
 
 
@@ -483,6 +578,10 @@ def settle(
                 "finished_at",
             ]
         )
+        if locked.webhook_url:
+            from webhooks import services as webhooks
+
+            transaction.on_commit(lambda: webhooks.job_finished(locked), robust=True)
     return locked
 
 

@@ -28,10 +28,29 @@ class ModelVersionRefused(DomainError):
     code = "model_version_refused"
 
 
+# What this process has already seen pass the check: the same bytes (sha256) with the same
+# schema, task and classes pass it again, so they are not loaded a second time.
+_passed_checks: set[str] = set()
+
+
+def _check_key(candidate: tuple[str, str, dict, str, list[str]]) -> str:
+    path, sha256, schema, task, classes = candidate
+    # The bytes as they are now, not only as claimed: a changed file is checked again.
+    actual = sha256_of(Path(path))
+    return json.dumps([actual, sha256, schema, task, list(classes)], sort_keys=True, default=str)
+
+
 def _check_in_child_process(candidates: list[tuple[str, str, dict, str, list[str]]]) -> None:
     """Load and try each file in a separate process: a crafted file may crash that process,
     never the web server. The fork server keeps the ML libraries imported, so a check costs
     a fork, not a Python start-up."""
+    unseen = [candidate for candidate in candidates if _check_key(candidate) not in _passed_checks]
+    if unseen:
+        _run_checks(unseen)
+        _passed_checks.update(_check_key(candidate) for candidate in unseen)
+
+
+def _run_checks(candidates: list[tuple[str, str, dict, str, list[str]]]) -> None:
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(["predictions.ml.inference"])
     with ProcessPoolExecutor(max_workers=1, mp_context=context) as pool:

@@ -144,6 +144,8 @@ def test_a_batch_with_bad_rows_is_refunded_exactly_for_them(customer, price_vers
     assert "not a number" in table[2][3]
     assert "Lada" in table[4][3]
     assert table[5][0] == "=1+1"  # stays text, never a formula
+    # A CSV's numbers come back as numbers where valid; a bad cell as it was written.
+    assert [row[0] for row in table[1:4]] == [12000, "lots", 9000]
     assert finished.upload_name == "my_cars.csv"
 
 
@@ -200,3 +202,23 @@ def test_one_row_and_a_batch_on_the_real_worker(celery_worker, customer, price_v
     assert len(_result_rows(batch)) == 1001
     assert _balance(customer) == 2100 - 2 - 2000
     assert batch.credits_refunded == 0
+
+
+@pytest.mark.django_db
+def test_a_worker_process_warms_up_with_every_catalog_model(price_version, monkeypatch):
+    from predictions.services import jobs
+
+    monkeypatch.setattr(jobs, "model_cache", jobs._ModelCache())
+    assert services.warm_up_models() == 2  # tiny-price and tiny-class
+    assert price_version.sha256 in jobs.model_cache._models
+
+
+@pytest.mark.django_db
+def test_a_running_job_never_says_100_percent(customer, price_version):
+    job = services.submit_batch(
+        user=customer, version=price_version, upload=_csv(["1,Saab", "2,Saab"]), filename="a.csv"
+    )
+    job.status, job.rows_done = JobStatus.RUNNING, 2
+    assert job.progress_percent == 99
+    job.status = JobStatus.SUCCEEDED
+    assert job.progress_percent == 100

@@ -32,7 +32,7 @@ from predictions import services
 from predictions.models import JobStatus, ModelVersion, PredictionJob
 from predictions.tasks import run_prediction_job
 from tests.conftest import (
-    _WORKER_LAUNCHER,
+    _CHILD_LAUNCHER,
     TEST_QUEUE,
     WORKER_INCLUDE,
     WORKER_START_TIMEOUT,
@@ -61,7 +61,9 @@ def crash_queue(monkeypatch) -> str:
     queue = f"{TEST_QUEUE}-crash-{uuid.uuid4().hex[:6]}"
 
     def delay(*args, **kwargs):
-        return run_prediction_job.apply_async(args, kwargs, queue=queue)
+        # The product ignores the task's result (the job row is the result); these tests
+        # wait on it to know when a redelivered message has been handled.
+        return run_prediction_job.apply_async(args, kwargs, queue=queue, ignore_result=False)
 
     monkeypatch.setattr(run_prediction_job, "delay", delay)
     return queue
@@ -107,7 +109,7 @@ def start_worker(django_db_setup, crash_queue, tmp_path):
         ]
         with log.open("wb") as log_file:
             proc = subprocess.Popen(
-                [sys.executable, "-c", _WORKER_LAUNCHER, str(os.getpid()), *args],
+                [sys.executable, "-c", _CHILD_LAUNCHER, str(os.getpid()), "-m", "celery", *args],
                 cwd=settings.BASE_DIR,
                 env=env,
                 stdin=subprocess.DEVNULL,
