@@ -273,6 +273,9 @@ def inputs_for_output(
         raw = echoed[column.name]
         if raw.dtype != object:
             continue
-        typed = checked.frame[column.name].astype("object")
+        typed = checked.frame[column.name]
+        if column.type == ColumnType.BOOLEAN:  # typed as 0/1 flags for the model
+            typed = typed.map({0.0: False, 1.0: True})
+        typed = typed.astype("object")
         echoed[column.name] = raw.where(typed.isna(), typed)
     return echoed

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 
 from predictions.ml.schema import Column, ColumnType, InputSchema, derive_schema
-from predictions.ml.validation import validate_record, validate_rows
+from predictions.ml.validation import inputs_for_output, validate_record, validate_rows
 
 
 @pytest.fixture
@@ -150,3 +150,21 @@ def test_problems_point_at_the_files_own_row_numbers(tmp_path):
     checked = validate_rows(table.frame, SCHEMA)
     assert [(p.row, p.column) for p in checked.problems] == [(5, "Make")]
     assert checked.errors_by_row()[0] is None
+
+
+def test_a_result_echoes_text_read_numbers_and_flags_as_numbers_and_flags():
+    schema = InputSchema(
+        columns=(
+            Column("Mileage", ColumnType.INTEGER),
+            Column("Cruise", ColumnType.BOOLEAN),
+            Column("Make", ColumnType.CATEGORY, categories=("Saab",)),
+        )
+    )
+    raw = pd.DataFrame(
+        {"Mileage": ["8033", "lots", "12"], "Cruise": ["yes", "0", "maybe"], "Make": ["Saab"] * 3},
+        dtype="object",
+    )
+    echoed = inputs_for_output(raw, validate_rows(raw, schema), schema)
+    assert echoed["Mileage"].tolist() == [8033, "lots", 12]
+    assert echoed["Cruise"].tolist() == [True, False, "maybe"]
+    assert echoed["Make"].tolist() == ["Saab"] * 3
