@@ -234,6 +234,15 @@ Q_CLUSTER = {
     "label": _("Housekeeping"),
 }
 
+# Housekeeping schedules (mfdp/housekeeping.py, created by `manage.py setup_schedules`): the
+# minutes between two runs a new schedule starts with. Staff then edit it in the admin;
+# setup_schedules never overwrites an existing schedule.
+HOUSEKEEPING_REAP_MINUTES = env.int("HOUSEKEEPING_REAP_MINUTES", default=5)
+HOUSEKEEPING_PURGE_MINUTES = env.int("HOUSEKEEPING_PURGE_MINUTES", default=60)
+HOUSEKEEPING_QUOTE_SWEEP_MINUTES = env.int("HOUSEKEEPING_QUOTE_SWEEP_MINUTES", default=15)
+HOUSEKEEPING_IDEMPOTENCY_MINUTES = env.int("HOUSEKEEPING_IDEMPOTENCY_MINUTES", default=60)
+HOUSEKEEPING_WEBHOOKS_MINUTES = env.int("HOUSEKEEPING_WEBHOOKS_MINUTES", default=10)
+
 # EMAIL_BACKEND, EMAIL_HOST, EMAIL_PORT, EMAIL_HOST_USER, ... from one URL.
 globals().update(env.email_url("EMAIL_URL", default="consolemail://"))
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="MFDP <noreply@mfdp.localhost>")

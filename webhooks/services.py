@@ -41,6 +41,11 @@ MAX_RETRY_DELAY = timedelta(hours=1)
 ATTEMPT_HOLD = timedelta(minutes=5)
 # A task may run this much before its event's time (clocks of two hosts never agree exactly).
 DUE_TOLERANCE = timedelta(seconds=5)
+# An event still pending this long after its attempt was due has lost its task (a task that
+# raised, a schedule deleted in the admin, a worker lost past django-q2's own redelivery):
+# longer than ATTEMPT_HOLD plus Q_CLUSTER["retry"], so a task django-q2 will hand out again
+# by itself is not doubled (a double would be harmless: attempts are claimed).
+REDELIVERY_MARGIN = timedelta(minutes=10)
 DELIVER_TASK = "webhooks.tasks.deliver"
 EVENT_KEYS = ("id", "type", "created_at", "data")
 JOB_EVENT_TYPES = {
@@ -320,3 +325,49 @@ def resend(*, event: WebhookEvent) -> WebhookEvent:
         locked.save(update_fields=["delivered_at", "given_up_at", "next_attempt_at"])
         _enqueue_delivery(locked)
     return locked
+
+
+def redeliver_overdue_events(*, now: datetime | None = None) -> dict[str, int]:
+    """Unstick what lost its delivery task; the housekeeping schedule calls this.
+
+    - A pending event whose attempt is overdue by REDELIVERY_MARGIN gets a delivery enqueued
+      (claimed like any other, so it is never sent twice), or is given up when its
+      RETRY_WINDOW is over or it is a test event (those get one attempt).
+    - A job that finished with a webhook URL but has no event (the process ended between
+      the job's commit and the event's creation) gets its event, within RETRY_WINDOW.
+
+    Safe to run any number of times, on any number of hosts. Returns the counts:
+    {"enqueued": ..., "given_up": ..., "created": ...}."""
+    now = now or timezone.now()
+    counts = {"enqueued": 0, "given_up": 0, "created": 0}
+    overdue = WebhookEvent.objects.filter(
+        delivered_at__isnull=True,
+        given_up_at__isnull=True,
+        next_attempt_at__lt=now - REDELIVERY_MARGIN,
+    )
+    for event in overdue.only("id", "type", "created_at", "next_attempt_at"):
+        if event.type == EventType.TEST or event.created_at + RETRY_WINDOW < now:
+            # Conditional: an attempt that started meanwhile moved next_attempt_at.
+            counts["given_up"] += WebhookEvent.objects.filter(
+                pk=event.pk,
+                delivered_at__isnull=True,
+                given_up_at__isnull=True,
+                next_attempt_at=event.next_attempt_at,
+            ).update(given_up_at=now, next_attempt_at=None)
+        else:
+            _enqueue_delivery(event)
+            counts["enqueued"] += 1
+    eventless = (
+        PredictionJob.objects.filter(
+            status__in=list(JOB_EVENT_TYPES),
+            finished_at__lt=now - REDELIVERY_MARGIN,
+            finished_at__gt=now - RETRY_WINDOW,
+            webhook_events__isnull=True,
+        )
+        .exclude(webhook_url="")
+        .select_related("owner", "version__model")
+    )
+    for job in eventless:
+        job_finished(job)
+        counts["created"] += 1
+    return counts

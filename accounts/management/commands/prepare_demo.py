@@ -6,7 +6,7 @@ class Command(BaseCommand):
     help = (
         "Everything `make demo` needs before it serves, in one process (each separate "
         "manage.py start costs seconds): migrate, collectstatic, register_models, "
-        "load_demo_data. Idempotent."
+        "load_demo_data, setup_schedules. Idempotent."
     )
 
     def handle(self, *args, **options):
@@ -14,3 +14,4 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("register_models", stdout=self.stdout)
         call_command("load_demo_data", stdout=self.stdout)
+        call_command("setup_schedules", stdout=self.stdout)
