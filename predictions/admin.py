@@ -1,17 +1,21 @@
 import json
+import uuid
 
 from django import forms
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.shortcuts import redirect
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils.html import format_html, format_html_join
 from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from mfdp.errors import DomainError
 
-from . import services
-from .models import MLModel, ModelVersion
+from . import downloads, services
+from .models import FINISHED_STATUSES, MLModel, ModelVersion, PredictionJob
 
 
 class VersionInline(admin.TabularInline):
@@ -190,3 +194,122 @@ class ModelVersionAdmin(admin.ModelAdmin):
             "has_file_field": True,
         }
         return TemplateResponse(request, "admin/predictions/modelversion/upload.html", context)
+
+
+@admin.register(PredictionJob)
+class PredictionJobAdmin(admin.ModelAdmin):
+    """Jobs, read-only: their money moves only through the actions, each one a service."""
+
+    list_display = (
+        "short_id",
+        "owner",
+        "model_slug",
+        "kind",
+        "status",
+        "rows_total",
+        "rows_failed",
+        "cost_charged",
+        "credits_refunded",
+        "created_at",
+    )
+    list_filter = ("status", "kind", ("version__model", admin.RelatedOnlyFieldListFilter))
+    date_hierarchy = "created_at"
+    search_help_text = _("A job's id, or its owner's e-mail.")
+    search_fields = ("owner__email",)
+    list_select_related = ("owner", "version__model")
+    readonly_fields = ("files",)
+    actions = ["cancel_jobs", "stop_and_refund", "rerun_free"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+    def get_fields(self, request, obj=None):
+        return [field.name for field in PredictionJob._meta.fields] + ["files"]
+
+    def get_readonly_fields(self, request, obj=None):
+        return self.get_fields(request, obj)
+
+    def get_search_results(self, request, queryset, search_term):
+        try:
+            return queryset.filter(pk=uuid.UUID(search_term.strip())), False
+        except ValueError:
+            return super().get_search_results(request, queryset, search_term)
+
+    @admin.display(description=_("job"))
+    def short_id(self, job: PredictionJob) -> str:
+        return str(job.pk)[:8]
+
+    @admin.display(description=_("model"), ordering="version__model__slug")
+    def model_slug(self, job: PredictionJob) -> str:
+        return f"{job.version.model.slug} v{job.version.number}"
+
+    @admin.display(description=_("files"))
+    def files(self, job: PredictionJob) -> str:
+        links = [
+            format_html(
+                '<a href="{}">{}</a>',
+                reverse("admin:predictions_predictionjob_file", args=[job.pk, which]),
+                label,
+            )
+            for which, label, stored in (
+                ("upload", gettext("uploaded file"), job.upload),
+                ("result", gettext("result file"), job.result),
+            )
+            if stored and not job.data_purged_at
+        ]
+        return format_html_join(" · ", "{}", ((link,) for link in links)) or "—"
+
+    def get_urls(self):
+        return [
+            path(
+                "<uuid:job_id>/file/<str:which>/",
+                self.admin_site.admin_view(self.file_view),
+                name="predictions_predictionjob_file",
+            ),
+            *super().get_urls(),
+        ]
+
+    def file_view(self, request, job_id, which: str):
+        """Staff download a job's upload or result (a short signed link on S3)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        job = get_object_or_404(PredictionJob.objects.select_related("version__model"), pk=job_id)
+        stored = {"upload": job.upload, "result": job.result}.get(which)
+        if not stored or job.data_purged_at:
+            raise Http404
+        name = downloads.result_filename(job) if which == "result" else job.upload_name
+        return downloads.stored_file_response(stored, filename=name or "upload", content_type=None)
+
+    def _each(self, request, queryset, service, done: str) -> None:
+        for job in queryset:
+            try:
+                service(job=job)
+            except DomainError as error:
+                self.message_user(request, f"{job.pk}: {error.message}", messages.ERROR)
+            else:
+                self.log_change(request, job, done)
+
+    @admin.action(description=_("Cancel (refund undelivered rows)"))
+    def cancel_jobs(self, request, queryset):
+        self._each(
+            request, queryset.exclude(status__in=FINISHED_STATUSES), services.cancel, "canceled"
+        )
+
+    @admin.action(description=_("Stop as failed and refund every row"))
+    def stop_and_refund(self, request, queryset):
+        self._each(
+            request,
+            queryset.exclude(status__in=FINISHED_STATUSES),
+            services.stop_and_refund,
+            "stopped and refunded",
+        )
+
+    @admin.action(description=_("Run a failed job again, free of charge"))
+    def rerun_free(self, request, queryset):
+        self._each(request, queryset, services.rerun_free, "run again free of charge")

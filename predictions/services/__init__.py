@@ -2,6 +2,7 @@
 
 from .jobs import (
     QUOTE_HOLD,
+    NotRerunnable,
     Quote,
     QuoteExpired,
     cancel,
@@ -10,8 +11,10 @@ from .jobs import (
     purge_old_files,
     quote,
     quote_upload_hold,
+    rerun_free,
     run_job,
     settle,
+    stop_and_refund,
     submit_batch,
     submit_quoted_upload,
     submit_rows,
@@ -31,6 +34,7 @@ from .registry import (
 __all__ = [
     "QUOTE_HOLD",
     "ModelVersionRefused",
+    "NotRerunnable",
     "Quote",
     "QuoteExpired",
     "cancel",
@@ -42,8 +46,10 @@ __all__ = [
     "quote",
     "quote_upload_hold",
     "register_manifest",
+    "rerun_free",
     "run_job",
     "settle",
+    "stop_and_refund",
     "submit_batch",
     "submit_quoted_upload",
     "submit_rows",

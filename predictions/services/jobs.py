@@ -600,6 +600,53 @@ def cancel(*, job: PredictionJob) -> PredictionJob:
     return PredictionJob.objects.get(pk=job.pk)
 
 
+def stop_and_refund(*, job: PredictionJob) -> PredictionJob:
+    """Staff end a job that will not finish (a stuck run, a lost message) as failed, refunding
+    every row: nothing of a job without a result was delivered. A finished job stays."""
+    return settle(
+        job=job,
+        status=JobStatus.FAILED,
+        rows_done=0,
+        error_code="stopped_by_staff",
+        error="Stopped by staff; every row was refunded.",
+    )
+
+
+class NotRerunnable(DomainError):
+    def __init__(self) -> None:
+        super().__init__(
+            _("Only a failed job whose input is still kept can be run again."),
+            code="not_rerunnable",
+        )
+
+
+def rerun_free(*, job: PredictionJob) -> PredictionJob:
+    """Run a failed job again as a new job at no charge (its refund stands): same owner,
+    version and input. The new job costs 0 credits, so settling it refunds nothing."""
+    if job.status != JobStatus.FAILED or job.data_purged_at or not (job.input or job.upload):
+        raise NotRerunnable()
+    from ..tasks import run_prediction_job
+
+    with transaction.atomic():
+        again = PredictionJob(
+            owner=job.owner,
+            version=job.version,
+            kind=job.kind,
+            input=job.input,
+            upload_name=job.upload_name,
+            rows_total=job.rows_total,
+            price_per_row=0,
+            cost_charged=0,
+            webhook_url=job.webhook_url,
+        )
+        if job.upload:
+            with job.upload.open("rb") as original:
+                again.upload.save(job.upload_name or "upload", File(original), save=False)
+        again.save(force_insert=True)
+        transaction.on_commit(lambda: run_prediction_job.delay(str(again.pk)))
+    return again
+
+
 def fail_silent_jobs(*, silence: timedelta | None = None) -> int:
     """Fail and refund running jobs whose worker stopped beating (killed, lost)."""
     if silence is None:

@@ -29,6 +29,12 @@ def test_every_setting_variable_is_in_env_example_with_a_comment():
     assert not uncommented, f"no comment above {uncommented} in .env.example"
 
 
+def _compose_variables() -> set[str]:
+    source = (ROOT / "docker-compose.yml").read_text()
+    return set(re.findall(r"(?<!\$)\$\{([A-Z][A-Z0-9_]*)", source))
+
+
 def test_env_example_names_no_variable_the_settings_ignore():
-    stale = _documented_variables().keys() - _settings_variables()
+    # docker-compose.yml reads a few of its own (the containers' accounts, ports).
+    stale = _documented_variables().keys() - _settings_variables() - _compose_variables()
     assert not stale, f".env.example lists variables nothing reads: {sorted(stale)}"
