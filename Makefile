@@ -12,11 +12,12 @@ export UV_PYTHON_DOWNLOADS := never
 export UV_PYTHON := $(PYTHON)
 export PORT
 
-.PHONY: help demo test lint format messages bench setup clean
+.PHONY: help demo test smoke lint format messages bench setup clean
 
 help:
 	@echo "make demo     start web + Celery worker + django-q2 on http://127.0.0.1:$(PORT) with demo data"
 	@echo "make test     run the whole test suite"
+	@echo "make smoke    production mode (DEBUG off) on PostgreSQL, Redis, S3 (moto): one paid prediction"
 	@echo "make lint     ruff check and format check"
 	@echo "make format   apply ruff's fixes and formatting"
 	@echo "make messages refresh the translation catalogs (needs GNU gettext) and compile them"
@@ -39,6 +40,11 @@ demo: setup
 
 test: setup
 	$(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# gunicorn, a Celery worker and the q2 cluster as docker-compose.yml runs them, on a throwaway
+# PostgreSQL database, Redis databases 12-14 and moto's S3; see docs/deploy.md.
+smoke: setup
+	$(PY) deploy/smoke.py
 
 lint: setup
 	$(VENV)/bin/ruff check .
