@@ -5,7 +5,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 
 from .models import EntryKind
-from .services import VOUCHER_BATCH_LIMIT
+from .services import MAX_AMOUNT, VOUCHER_BATCH_LIMIT
 
 
 class VoucherRedeemForm(forms.Form):
@@ -19,6 +19,16 @@ class VoucherRedeemForm(forms.Form):
                 "spellcheck": "false",
             }
         ),
+    )
+
+
+class LowBalanceThresholdForm(forms.Form):
+    threshold = forms.IntegerField(
+        label=_("E-mail me when my balance falls below"),
+        min_value=0,
+        max_value=MAX_AMOUNT,
+        required=False,
+        help_text=_("In credits. Leave empty for no e-mail."),
     )
 
 

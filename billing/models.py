@@ -18,6 +18,15 @@ class CreditAccount(models.Model):
         verbose_name=_("user"),
     )
     balance = models.BigIntegerField(_("balance"), default=0, editable=False)
+    # None: no low-balance e-mail. Set by the customer on the billing page.
+    low_balance_threshold = models.PositiveBigIntegerField(
+        _("low-balance threshold"), null=True, blank=True
+    )
+    # When the e-mail for the current crossing went out; cleared once the balance is back at
+    # or above the threshold, so the next crossing sends one again.
+    low_balance_notified_at = models.DateTimeField(
+        _("low-balance e-mail sent"), null=True, blank=True, editable=False
+    )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
 

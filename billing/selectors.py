@@ -10,6 +10,15 @@ def balance_of(*, user: User) -> int:
     return CreditAccount.objects.filter(user=user).values_list("balance", flat=True).first() or 0
 
 
+def low_balance_threshold_of(*, user: User) -> int | None:
+    """The balance under which the user gets a low-balance e-mail; None when it is off."""
+    return (
+        CreditAccount.objects.filter(user=user)
+        .values_list("low_balance_threshold", flat=True)
+        .first()
+    )
+
+
 def statement(*, user: User, params=None) -> LedgerFilter:
     """The user's ledger entries, newest first, filtered by `params` (kind, date_from,
     date_to). Check `.is_valid()` and read `.qs`."""

@@ -6,20 +6,24 @@ idempotent on its `reference`: called again with the same reference it returns t
 entry and writes nothing. Nothing else in the code base writes `CreditAccount.balance`.
 """
 
+import logging
 import secrets
 import uuid
 from datetime import datetime
 
 from django.conf import settings
+from django.core.mail import send_mail
 from django.db import IntegrityError, models, transaction
-from django.db.models import Sum
-from django.utils import timezone
+from django.db.models import F, Q, Sum
+from django.utils import timezone, translation
 from django.utils.translation import gettext as _
 
 from accounts.models import User
 from mfdp.errors import DomainError, InvalidInput
 
 from .models import CreditAccount, EntryKind, LedgerEntry, Voucher, VoucherBatch
+
+logger = logging.getLogger(__name__)
 
 # Safe to read aloud and to type: no 0/O, no 1/I.
 VOUCHER_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"
@@ -336,3 +340,94 @@ def voucher_batch_create(
             codes |= candidates - taken
         Voucher.objects.bulk_create(Voucher(batch=batch, code=code) for code in sorted(codes))
     return batch
+
+
+def low_balance_threshold_set(*, user: User, threshold: int | None) -> CreditAccount:
+    """Set the balance under which `user` gets a low-balance e-mail; None turns it off.
+
+    Locks the account row. Clears the "already e-mailed" mark when the balance is at or above
+    the new threshold (or the e-mail is turned off), so the next crossing sends one again; a
+    customer still under a threshold they were already e-mailed about is not e-mailed again.
+    Writes no balance. Raises InvalidInput outside 0..MAX_AMOUNT."""
+    if threshold is not None and (
+        isinstance(threshold, bool)
+        or not isinstance(threshold, int)
+        or not 0 <= threshold <= MAX_AMOUNT
+    ):
+        raise InvalidInput(
+            _("The threshold must be a whole number of credits from 0 to %(limit)d.")
+            % {"limit": MAX_AMOUNT}
+        )
+    with transaction.atomic():
+        account = _locked_account(user)
+        account.low_balance_threshold = threshold
+        if threshold is None or account.balance >= threshold:
+            account.low_balance_notified_at = None
+        account.save(
+            update_fields=["low_balance_threshold", "low_balance_notified_at", "updated_at"]
+        )
+    return account
+
+
+def _low_balance_due():
+    return CreditAccount.objects.filter(
+        low_balance_threshold__isnull=False,
+        low_balance_notified_at__isnull=True,
+        balance__lt=F("low_balance_threshold"),
+        user__is_active=True,
+    )
+
+
+def _send_low_balance_email(account: CreditAccount) -> None:
+    # No language is stored per user: the mail goes out in the site's default language.
+    with translation.override(settings.LANGUAGE_CODE):
+        values = {"balance": account.balance, "threshold": account.low_balance_threshold}
+        subject = _("MFDP: low balance (credits left: %(balance)d)") % values
+        body = (
+            _(
+                "Your MFDP balance (credits left: %(balance)d) is below the alert threshold "
+                "you set (%(threshold)d).\n\n"
+                "Add credits on the billing page before your next prediction. You can change or "
+                "turn off this e-mail there too.\n"
+            )
+            % values
+        )
+    send_mail(subject, body, settings.DEFAULT_FROM_EMAIL, [account.user.email])
+
+
+def notify_low_balances(*, now: datetime | None = None) -> int:
+    """E-mail each customer whose balance is under their threshold, once per crossing, and
+    return how many were sent.
+
+    Each account is locked (select_for_update, skip_locked) and marked in the same
+    transaction as its mail, so concurrent runs never mail one crossing twice (an account
+    locked elsewhere waits for the next run). Clears the mark of accounts back at or above
+    their threshold. A balance that dips, recovers and dips again between two runs counts as
+    one crossing. Writes no balance."""
+    now = now or timezone.now()
+    # A row-level UPDATE re-checks its condition against the latest balance (PostgreSQL).
+    CreditAccount.objects.filter(low_balance_notified_at__isnull=False).filter(
+        Q(low_balance_threshold__isnull=True) | Q(balance__gte=F("low_balance_threshold"))
+    ).update(low_balance_notified_at=None)
+    sent = 0
+    for account_id in list(_low_balance_due().values_list("pk", flat=True)):
+        with transaction.atomic():
+            account = (
+                _low_balance_due()
+                .select_for_update(skip_locked=True, of=("self",))
+                .select_related("user")
+                .filter(pk=account_id)
+                .first()
+            )
+            if account is None:
+                continue  # locked by another run or a movement, or no longer due
+            try:
+                _send_low_balance_email(account)
+            except Exception:
+                # One failing address must not hold back the others; the next run retries.
+                logger.exception("low-balance e-mail to account %s failed", account.pk)
+                continue
+            account.low_balance_notified_at = now
+            account.save(update_fields=["low_balance_notified_at"])
+        sent += 1
+    return sent

@@ -12,14 +12,16 @@ from mfdp.errors import DomainError
 
 from . import selectors, services
 from .exports import table_download
-from .forms import VoucherRedeemForm
+from .forms import LowBalanceThresholdForm, VoucherRedeemForm
 from .throttles import VoucherRedeemThrottle
 
 # The htmx event that tells the balance and the statement on the page to refresh themselves.
 CREDITS_CHANGED = "credits-changed"
 
 
-def _billing_context(request, *, voucher_form=None, voucher_entry=None):
+def _billing_context(
+    request, *, voucher_form=None, voucher_entry=None, threshold_form=None, threshold_saved=False
+):
     ledger = selectors.statement(user=request.user, params=request.GET)
     entries = ledger.qs if ledger.is_valid() else ledger.queryset.none()
     page = Paginator(entries, settings.STATEMENT_PAGE_SIZE).get_page(request.GET.get("page"))
@@ -32,9 +34,17 @@ def _billing_context(request, *, voucher_form=None, voucher_entry=None):
         "filter_query": query.urlencode(),
         "voucher_form": voucher_form or VoucherRedeemForm(),
         "voucher_entry": voucher_entry,
+        "threshold_form": threshold_form or _threshold_form(request.user),
+        "threshold_saved": threshold_saved,
         "demo_topup": settings.DEMO_TOPUP,
         "demo_topup_credits": settings.DEMO_TOPUP_CREDITS,
     }
+
+
+def _threshold_form(user) -> LowBalanceThresholdForm:
+    return LowBalanceThresholdForm(
+        initial={"threshold": selectors.low_balance_threshold_of(user=user)}
+    )
 
 
 @login_required
@@ -105,6 +115,40 @@ def demo_topup(request):
         request, _("%(credits)d demo credits added to your balance.") % {"credits": entry.amount}
     )
     return redirect("billing:billing")
+
+
+@login_required
+@require_POST
+def low_balance_threshold(request):
+    form = LowBalanceThresholdForm(request.POST)
+    account = None
+    if form.is_valid():
+        try:
+            account = services.low_balance_threshold_set(
+                user=request.user, threshold=form.cleaned_data["threshold"]
+            )
+        except DomainError as error:
+            form.add_error("threshold", error.message)
+    if not request.htmx:
+        if account is None:
+            context = _billing_context(request, threshold_form=form)
+            return render(request, "billing/billing.html", context, status=400)
+        if account.low_balance_threshold is None:
+            messages.success(request, _("Low-balance e-mails are off."))
+        else:
+            messages.success(
+                request,
+                _("We will e-mail you when your balance falls below %(threshold)s credits.")
+                % {"threshold": account.low_balance_threshold},
+            )
+        return redirect("billing:billing")
+    # htmx swaps only successful responses: the form comes back with its errors as a 200.
+    context = _billing_context(
+        request,
+        threshold_form=_threshold_form(request.user) if account else form,
+        threshold_saved=account is not None,
+    )
+    return render(request, "billing/billing.html#low_balance", context)
 
 
 @login_required

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
+from billing import services as billing
 from mfdp import idempotency
 from predictions import services as predictions
 from webhooks import services as webhooks
@@ -58,6 +59,13 @@ def redeliver_webhooks() -> str:
     return summary
 
 
+def send_low_balance_emails() -> str:
+    """E-mail customers whose balance fell under their threshold, once per crossing."""
+    sent = billing.notify_low_balances()
+    logger.info("low balance: %s e-mail(s) sent", sent)
+    return f"{sent} low-balance e-mail(s) sent"
+
+
 @dataclass(frozen=True)
 class HousekeepingSchedule:
     name: str  # the schedule's identity: setup_schedules finds it by this name
@@ -94,5 +102,10 @@ SCHEDULES = (
         "housekeeping: redeliver webhooks",
         "mfdp.housekeeping.redeliver_webhooks",
         "HOUSEKEEPING_WEBHOOKS_MINUTES",
+    ),
+    HousekeepingSchedule(
+        "housekeeping: low-balance e-mails",
+        "mfdp.housekeeping.send_low_balance_emails",
+        "HOUSEKEEPING_LOW_BALANCE_MINUTES",
     ),
 )

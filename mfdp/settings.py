@@ -65,6 +65,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so that every log record of a request, even a redirect's, carries its id.
+    "mfdp.middleware.RequestIdMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -294,6 +296,9 @@ API_WAIT_MAX_SECONDS = 60
 DEMO_TOPUP = env.bool("DEMO_TOPUP", default=False)
 DEMO_TOPUP_CREDITS = env.int("DEMO_TOPUP_CREDITS", default=100)
 STATEMENT_PAGE_SIZE = 25
+# Minutes between two runs of the low-balance e-mail schedule (used when setup_schedules
+# creates it).
+HOUSEKEEPING_LOW_BALANCE_MINUTES = env.int("HOUSEKEEPING_LOW_BALANCE_MINUTES", default=10)
 
 # Prediction jobs.
 UPLOAD_MAX_BYTES = env.int("UPLOAD_MAX_MB", default=50) * 2**20
@@ -340,18 +345,37 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 SILENCED_SYSTEM_CHECKS = ["security.W021"]
 X_FRAME_OPTIONS = "DENY"
 
+# One JSON line a record on stderr, for the web process, the Celery worker and the django-q2
+# cluster alike, tagged with the request id and the job id and scrubbed of secrets
+# (mfdp/logging.py; docs/operations.md, "Logs"). Django's loggers propagate to the root so
+# that they pass the same filters.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "filters": {
+        "context": {"()": "mfdp.logging.AddContext"},
+        "redact": {"()": "mfdp.logging.RedactSecrets"},
+    },
+    "formatters": {"json": {"()": "mfdp.logging.JsonFormatter"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "stream": "ext://sys.stderr",
+            "filters": ["context", "redact"],
+            "formatter": "json",
+        }
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
     "loggers": {
-        "django": {"handlers": ["console"], "level": "INFO", "propagate": False},
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
         "django.db.backends": {"level": "WARNING"},
         "botocore": {"level": "WARNING"},
         "axes": {"level": "WARNING"},
     },
 }
+# The worker keeps the root handler above instead of installing Celery's own format.
+CELERY_WORKER_HIJACK_ROOT_LOGGER = False
 
 
 # The embedded defaults keep their files under VAR_DIR; a fresh clone has none of it, and

@@ -3,6 +3,8 @@ import logging
 from celery import shared_task
 from celery.signals import worker_process_init
 
+from mfdp.logging import bound_job_id
+
 from . import services
 
 
@@ -12,7 +14,8 @@ from . import services
 )
 def run_prediction_job(job_id: str) -> str | None:
     """Thin: the service claims the job, so a redelivered message runs nothing twice."""
-    job = services.run_job(job_id=job_id)
+    with bound_job_id(job_id):
+        job = services.run_job(job_id=job_id)
     return job.status if job else None
 
 

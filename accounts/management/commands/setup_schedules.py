@@ -8,7 +8,8 @@ from mfdp.housekeeping import SCHEDULES
 class Command(BaseCommand):
     help = (
         "Create the housekeeping schedules of django-q2 (reaper, retention purge, quote "
-        "sweep, idempotency keys, webhook redelivery) that do not exist yet, found by name. "
+        "sweep, idempotency keys, webhook redelivery, low-balance e-mails) that do not exist yet, "
+        "found by name. "
         "A schedule that exists is left as staff edited it in the admin. Idempotent."
     )
 
