@@ -88,20 +88,15 @@ def _checked_key(raw: str) -> str:
 def _first_answer(record: IdempotentRequest) -> IdempotentRequest | None:
     """Wait for the request holding the key to answer; None if it gave the key up."""
     deadline = time.monotonic() + FIRST_ANSWER_WAIT_SECONDS
-    for pause in _pauses():
+    pauses = iter(FIRST_ANSWER_POLL_SECONDS)
+    while True:
         current = IdempotentRequest.objects.filter(pk=record.pk).first()
         if current is None or current.is_answered:
             return current
+        pause = next(pauses, FIRST_ANSWER_POLL_SECONDS[-1])
         if time.monotonic() + pause > deadline:
             raise IdempotencyKeyInUse()
         time.sleep(pause)
-    raise AssertionError("unreachable")
-
-
-def _pauses():
-    yield from FIRST_ANSWER_POLL_SECONDS
-    while True:
-        yield FIRST_ANSWER_POLL_SECONDS[-1]
 
 
 def _claim(*, user, key: str, digest: str) -> IdempotentRequest:

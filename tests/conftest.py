@@ -287,6 +287,34 @@ os.execv(sys.executable, [sys.executable, *sys.argv[2:]])
 """
 
 
+def service_env(**extra: str) -> dict[str, str]:
+    """The environment of a service started for tests (Celery worker, django-q2 cluster): this
+    process's, on the test database and the same var folder, plus `extra`."""
+    return {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "mfdp.settings",
+        "DATABASE_URL": _worker_database_url(connection.settings_dict),
+        "MFDP_VAR_DIR": str(Path(settings.VAR_DIR).resolve()),
+        "PYTHONUNBUFFERED": "1",
+        **extra,
+    }
+
+
+def start_service(python_args: list[str], *, env: dict[str, str], log: Path) -> subprocess.Popen:
+    """`python *python_args` in the project folder, in a process group of its own (killpg
+    reaches its children), output to `log`, SIGTERMed by the kernel if pytest dies."""
+    with log.open("wb") as log_file:
+        return subprocess.Popen(
+            [sys.executable, "-c", _CHILD_LAUNCHER, str(os.getpid()), *python_args],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
 def _worker_database_url(settings_dict: dict) -> str:
     name = str(settings_dict["NAME"])
     if settings_dict["ENGINE"] == "django.db.backends.sqlite3":
@@ -332,17 +360,8 @@ def celery_worker(django_db_setup, celery_broker, tmp_path_factory) -> Worker:
 
     from mfdp.celery import ping
 
-    database_url = _worker_database_url(connection.settings_dict)
     log = tmp_path_factory.mktemp("celery-worker") / "worker.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mfdp.settings",
-        "DATABASE_URL": database_url,
-        "MFDP_VAR_DIR": str(Path(settings.VAR_DIR).resolve()),
-        "CELERY_QUEUE": TEST_QUEUE,
-        "PREDICT_CHUNK_ROWS": str(WORKER_CHUNK_ROWS),
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = service_env(CELERY_QUEUE=TEST_QUEUE, PREDICT_CHUNK_ROWS=str(WORKER_CHUNK_ROWS))
     args = [
         "-A",
         "mfdp",
@@ -368,16 +387,7 @@ def celery_worker(django_db_setup, celery_broker, tmp_path_factory) -> Worker:
         text = log.read_text(errors="replace") if log.exists() else ""
         return text[-20000:] or "(empty)"
 
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_LAUNCHER, str(os.getpid()), "-m", "celery", *args],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    proc = start_service(["-m", "celery", *args], env=env, log=log)
     try:
         deadline = time.monotonic() + WORKER_START_TIMEOUT
         result = ping.delay()
@@ -504,25 +514,8 @@ def qcluster(transactional_db, tmp_path):
     """A real django-q2 cluster (`manage.py qcluster`, its own process group) on the test
     database, delivering webhooks to private addresses; yields its log file."""
     log = tmp_path / "qcluster.log"
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mfdp.settings",
-        "DATABASE_URL": _worker_database_url(connection.settings_dict),
-        "MFDP_VAR_DIR": str(Path(settings.VAR_DIR).resolve()),
-        "WEBHOOK_ALLOW_PRIVATE": "true",
-        "Q_WORKERS": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
-    with log.open("wb") as log_file:
-        proc = subprocess.Popen(
-            [sys.executable, "-c", _CHILD_LAUNCHER, str(os.getpid()), "manage.py", "qcluster"],
-            cwd=settings.BASE_DIR,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    env = service_env(WEBHOOK_ALLOW_PRIVATE="true", Q_WORKERS="1")
+    proc = start_service(["manage.py", "qcluster"], env=env, log=log)
     try:
         yield log
     finally:

@@ -44,10 +44,15 @@ def _check_in_child_process(candidates: list[tuple[str, str, dict, str, list[str
     """Load and try each file in a separate process: a crafted file may crash that process,
     never the web server. The fork server keeps the ML libraries imported, so a check costs
     a fork, not a Python start-up."""
-    unseen = [candidate for candidate in candidates if _check_key(candidate) not in _passed_checks]
+    keys = [_check_key(candidate) for candidate in candidates]
+    unseen = [
+        (key, candidate)
+        for key, candidate in zip(keys, candidates, strict=True)
+        if key not in _passed_checks
+    ]
     if unseen:
-        _run_checks(unseen)
-        _passed_checks.update(_check_key(candidate) for candidate in unseen)
+        _run_checks([candidate for _key, candidate in unseen])
+        _passed_checks.update(key for key, _candidate in unseen)
 
 
 def _run_checks(candidates: list[tuple[str, str, dict, str, list[str]]]) -> None:

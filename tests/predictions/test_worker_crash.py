@@ -14,15 +14,12 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 from celery.exceptions import TimeoutError as CeleryTimeoutError
-from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 
 from billing import services as billing
@@ -32,12 +29,12 @@ from predictions import services
 from predictions.models import JobStatus, ModelVersion, PredictionJob
 from predictions.tasks import run_prediction_job
 from tests.conftest import (
-    _CHILD_LAUNCHER,
     TEST_QUEUE,
     WORKER_INCLUDE,
     WORKER_START_TIMEOUT,
     _stop_worker,
-    _worker_database_url,
+    service_env,
+    start_service,
 )
 from tests.factories import UserFactory
 
@@ -74,18 +71,9 @@ def start_worker(django_db_setup, crash_queue, tmp_path):
     """Start a real Celery worker (solo pool: the job runs in the worker's own process) on the
     test database, consuming `crash_queue`, with one row per predicted chunk; returns its
     Popen once it has answered mfdp.ping. Every worker started is stopped after the test."""
-    from django.db import connection
 
     started: list[subprocess.Popen] = []
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "mfdp.settings",
-        "DATABASE_URL": _worker_database_url(connection.settings_dict),
-        "MFDP_VAR_DIR": str(Path(settings.VAR_DIR).resolve()),
-        "CELERY_QUEUE": crash_queue,
-        "PREDICT_CHUNK_ROWS": "1",
-        "PYTHONUNBUFFERED": "1",
-    }
+    env = service_env(CELERY_QUEUE=crash_queue, PREDICT_CHUNK_ROWS="1")
 
     def start() -> subprocess.Popen:
         log = tmp_path / f"worker-{len(started)}.log"
@@ -107,16 +95,7 @@ def start_worker(django_db_setup, crash_queue, tmp_path):
             "--without-gossip",
             "--without-heartbeat",
         ]
-        with log.open("wb") as log_file:
-            proc = subprocess.Popen(
-                [sys.executable, "-c", _CHILD_LAUNCHER, str(os.getpid()), "-m", "celery", *args],
-                cwd=settings.BASE_DIR,
-                env=env,
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,  # its own process group: killpg reaches its children
-            )
+        proc = start_service(["-m", "celery", *args], env=env, log=log)
         started.append(proc)
         deadline = time.monotonic() + WORKER_START_TIMEOUT
         answer = ping.apply_async(queue=crash_queue)
