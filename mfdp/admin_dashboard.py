@@ -9,12 +9,18 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 
 from django.contrib.admin import AdminSite
+from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Max, Q, Sum
+from django.template.response import TemplateResponse
+from django.urls import path
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from billing.models import EntryKind, LedgerEntry
 from predictions.models import JobStatus, PredictionJob
 from webhooks.models import WebhookEvent
+
+from .worker_status import worker_status
 
 RECENT = timedelta(hours=24)
 
@@ -89,7 +95,22 @@ def todays_figures(*, now: datetime | None = None) -> TodaysFigures:
 
 
 class MfdpAdminSite(AdminSite):
-    """The back office: Django's admin whose index opens with today's figures."""
+    """The back office: Django's admin whose index opens with today's figures, plus the
+    Workers page (mfdp/worker_status.py)."""
+
+    def get_urls(self):
+        workers = path("workers/", self.admin_view(self.workers_view), name="worker_status")
+        return [workers, *super().get_urls()]
+
+    def workers_view(self, request):
+        if not request.user.has_perm("predictions.view_predictionjob"):
+            raise PermissionDenied
+        context = {
+            **self.each_context(request),
+            "title": _("Workers and queues"),
+            "status": worker_status(),
+        }
+        return TemplateResponse(request, "admin/worker_status.html", context)
 
     def index(self, request, extra_context=None):
         context = dict(extra_context or {})

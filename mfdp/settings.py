@@ -173,6 +173,9 @@ S3_OPTIONS = {
     "querystring_expire": env.int("S3_SIGNED_URL_SECONDS", default=300),
     "file_overwrite": False,
 }
+# The endpoint clients follow signed download links to, when it differs from the one the
+# servers use (compose: servers reach http://minio:9000, browsers a public name).
+S3_PUBLIC_ENDPOINT_URL = env.str("S3_PUBLIC_ENDPOINT_URL", default="")
 STORAGES = {
     "default": (
         {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": S3_OPTIONS}

@@ -3,6 +3,7 @@ idempotency keys, waiting, cancel, result, quotes, errors, throttles."""
 
 import io
 import threading
+import urllib.request
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 
@@ -240,6 +241,27 @@ def test_on_s3_the_result_is_a_short_signed_link(s3_default_storage, api, price_
     result = api.get(_job_url(response.json()["id"], "result/"))
     assert result.status_code == 302
     assert "X-Amz-Expires=300" in result["Location"]
+
+
+@pytest.mark.django_db
+def test_on_s3_links_are_signed_for_the_public_endpoint_and_work_there(
+    settings, s3_default_storage, s3_bucket, api, price_version
+):
+    # The servers reach the test's S3 as 127.0.0.1, clients as localhost: two host names,
+    # as minio:9000 and a public name are under compose.
+    public = s3_bucket.endpoint_url.replace("127.0.0.1", "localhost")
+    settings.S3_PUBLIC_ENDPOINT_URL = public
+    response = api.post(
+        PREDICTIONS, {"model": "tiny-price", "file": _csv(["1000,Saab"])}, format="multipart"
+    )
+    _run(response)
+    location = api.get(_job_url(response.json()["id"], "result/"))["Location"]
+    assert location.startswith(f"{public}/{s3_bucket.name}/results/")
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    with opener.open(location, timeout=10) as download:
+        workbook = openpyxl.load_workbook(io.BytesIO(download.read()))
+    assert workbook.active.max_row == 2
+    assert "result.xlsx" in download.headers["Content-Disposition"]
 
 
 # ----------------------------------------------------------------------------- cancel
