@@ -62,6 +62,7 @@ bench: setup
 	$(VENV)/bin/python bench/billing.py
 	$(VENV)/bin/python bench/io.py
 	$(VENV)/bin/python bench/batch.py
+	$(VENV)/bin/python bench/train.py
 
 clean:
 	rm -rf $(VENV) $(BOOTSTRAP) var/static

@@ -528,6 +528,77 @@ def predict(client: Client, timings: Timings, s3_endpoint: str) -> list[str]:
     return lines
 
 
+def _until_finished(client: Client, path: str, *, done, timeout: float = 120) -> dict:
+    deadline = time.monotonic() + timeout
+    while True:
+        _status, body = client.json("GET", path)
+        if done(body) or time.monotonic() > deadline:
+            return body
+        time.sleep(0.5)
+
+
+def train(client: Client, timings: Timings) -> list[str]:
+    """An own model on the prefork worker: the sample table uploaded, explored, trained,
+    and one row predicted with an explanation."""
+    lines = []
+    with timings.step("HTTP: a dataset uploaded and explored on the worker"):
+        sample = (ROOT / "static" / "samples" / "car-prices.xlsx").read_bytes()
+        body, content_type = multipart(
+            {"target": "Price", "confirm": "true"}, "car-prices.xlsx", sample
+        )
+        status, _headers, raw = client.call(
+            "POST", "/api/v1/datasets/", body=body, headers={"Content-Type": content_type}
+        )
+        check(status == 201, f"the dataset upload answered {status}: {raw[:1000]!r}")
+        dataset = _until_finished(
+            client,
+            f"/api/v1/datasets/{json.loads(raw)['id']}/",
+            done=lambda body: body["exploration"]["status"] in ("ready", "failed"),
+        )
+        check(dataset["exploration"]["status"] == "ready", f"exploration: {dataset}")
+        lines.append(f"dataset of {dataset['rows']} rows explored on the worker")
+
+    with timings.step("HTTP: a ridge regression trained on the worker"):
+        _status, job = client.json(
+            "POST",
+            "/api/v1/trainings/",
+            {"dataset": dataset["id"], "algorithm": "ridge", "name": "Smoke cars"},
+            expect=(201,),
+        )
+        job = _until_finished(
+            client,
+            f"/api/v1/trainings/{job['id']}/",
+            done=lambda body: body["status"] not in ("queued", "running"),
+        )
+        check(job["status"] == "succeeded", f"the training did not succeed: {job}")
+        lines.append(f"ridge trained: R2 {job['model']['metrics']['r2']:.3f}, cost {job['cost']}")
+
+    with timings.step("HTTP: one row of the own model, explained"):
+        _status, model = client.json("GET", f"/api/v1/models/{job['model']['slug']}/")
+        row = {column["name"]: column["example"] for column in model["schema"]}
+        _status, predicted = client.json(
+            "POST",
+            "/api/v1/predictions/",
+            {"model": model["slug"], "input": row, "explain": True},
+            expect=(201,),
+            headers={"Prefer": "wait=30"},
+        )
+        check(predicted["status"] == "succeeded", f"the explained row failed: {predicted}")
+        explanation = predicted["output"]["explanation"]
+        total = explanation["base_value"] + sum(
+            part["contribution"] for part in explanation["contributions"]
+        )
+        check(
+            abs(total - explanation["output_value"]) < 1e-6,
+            f"the contributions do not add up: {explanation}",
+        )
+        lines.append(
+            f"explained prediction {predicted['output']['prediction']:.0f}: base "
+            f"{explanation['base_value']:.0f} + {len(explanation['contributions'])} contributions"
+        )
+    return lines
+
+
 def main() -> int:
     database_url = os.environ.get(
         "SMOKE_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/mfdp_smoke"
@@ -634,6 +705,7 @@ def main() -> int:
             client.token = json.loads(created.strip().splitlines()[-1])["token"]
 
         lines += predict(client, timings, endpoint)
+        lines += train(client, timings)
         for service in services:
             check(service.alive(), f"{service.name} exited with {service.proc.returncode}")
     except SmokeFailure as error:

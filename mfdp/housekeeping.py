@@ -14,24 +14,32 @@ from django.conf import settings
 from billing import services as billing
 from mfdp import idempotency
 from predictions import services as predictions
+from training import services as training
 from webhooks import services as webhooks
 
 logger = logging.getLogger(__name__)
 
 
 def reap_silent_jobs() -> str:
-    """Fail and refund running jobs whose heartbeat is older than
+    """Fail and refund running prediction jobs and trainings whose heartbeat is older than
     JOB_HEARTBEAT_TIMEOUT_SECONDS (their worker was killed or lost)."""
     failed = predictions.fail_silent_jobs()
-    logger.info("reaper: %s silent job(s) failed and refunded", failed)
-    return f"{failed} silent job(s) failed and refunded"
+    trainings = training.fail_silent_trainings()
+    logger.info(
+        "reaper: %s silent job(s) and %s training(s) failed and refunded", failed, trainings
+    )
+    return f"{failed} silent job(s) and {trainings} training(s) failed and refunded"
 
 
 def purge_job_files() -> str:
-    """Delete uploads and results past JOB_FILES_RETENTION_DAYS; the jobs stay and say so."""
+    """Delete uploads and results past JOB_FILES_RETENTION_DAYS (the jobs stay and say so),
+    and the model files of own models deleted that long ago (the versions stay)."""
     purged = predictions.purge_old_files()
-    logger.info("retention: files of %s job(s) removed", purged)
-    return f"files of {purged} job(s) removed"
+    models = training.purge_deleted_models()
+    logger.info(
+        "retention: files of %s job(s) and %s deleted model version(s) removed", purged, models
+    )
+    return f"files of {purged} job(s) and {models} deleted model version(s) removed"
 
 
 def sweep_quote_uploads() -> str:

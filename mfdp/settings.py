@@ -62,6 +62,7 @@ INSTALLED_APPS = [
     "billing",
     "predictions",
     "webhooks",
+    "training",
 ]
 
 MIDDLEWARE = [

@@ -12,6 +12,7 @@ api_v1 = [
     path("", include("accounts.api_urls")),
     path("", include("billing.api_urls")),
     path("", include("predictions.api_urls")),
+    path("", include("training.api_urls")),
 ]
 
 urlpatterns = [
@@ -21,6 +22,7 @@ urlpatterns = [
     path("models/", include("predictions.urls")),
     path("jobs/", include((job_urlpatterns, "jobs"))),
     path("webhooks/", include("webhooks.urls")),
+    path("own/", include("training.urls")),
     path("admin/", admin.site.urls),
     path("i18n/", include("django.conf.urls.i18n")),
     path("api/v1/", include(api_v1)),

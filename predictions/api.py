@@ -21,6 +21,8 @@ from rest_framework.views import APIView
 from mfdp import idempotency
 from mfdp.api import error_response
 from mfdp.errors import DomainError
+from training import selectors as training_selectors
+from training import services as training_services
 from webhooks.services import clean_webhook_url
 
 from . import downloads, selectors, services
@@ -76,13 +78,27 @@ class CatalogModelDetailSerializer(CatalogModelSerializer):
 
 
 class ModelListApi(ListAPIView):
-    """The catalog: published models with their price per row and headline metric. Names
-    and descriptions follow Accept-Language (en, ru)."""
+    """The catalog: published models with their price per row and headline metric; with
+    `?mine=true`, the caller's own models instead. Names and descriptions follow
+    Accept-Language (en, ru)."""
 
     serializer_class = CatalogModelSerializer
 
     def get_queryset(self):
+        if self.request.query_params.get("mine", "").lower() in {"true", "1", "yes"}:
+            return selectors.own_models(user=self.request.user)
         return selectors.catalog()
+
+    @extend_schema(
+        summary="The catalog, or your own models",
+        parameters=[
+            OpenApiParameter(
+                "mine", bool, description="true: only the models you trained (private)."
+            )
+        ],
+    )
+    def get(self, request, *args, **kwargs):
+        return super().get(request, *args, **kwargs)
 
 
 class ModelDetailApi(RetrieveAPIView):
@@ -90,11 +106,24 @@ class ModelDetailApi(RetrieveAPIView):
     lookup_field = "slug"
 
     def get_queryset(self):
-        return selectors.catalog()
+        return selectors.usable_models(user=self.request.user)
 
     @extend_schema(summary="One model: schema, price, metrics")
     def get(self, request, *args, **kwargs):
         return super().get(request, *args, **kwargs)
+
+    @extend_schema(
+        summary="Delete one of your models",
+        description="Soft delete: it can no longer predict and leaves your lists; its jobs "
+        "and ledger entries stay readable; its files are removed after the retention period. "
+        "Catalog models and other users' models answer 404.",
+        responses={204: None, 404: error_response("not_found")},
+    )
+    def delete(self, request, slug: str):
+        training_services.model_delete(
+            model=training_selectors.owned_model(user=request.user, slug=slug)
+        )
+        return Response(status=status.HTTP_204_NO_CONTENT)
 
 
 # Prediction jobs
@@ -111,11 +140,18 @@ class PredictionRequestSerializer(serializers.Serializer):
         help_text="A few rows (API_INLINE_ROWS_MAX at most, 100 by default).",
     )
     file = serializers.FileField(required=False, help_text="An Excel (.xlsx) or CSV file.")
+    explain = serializers.BooleanField(
+        required=False,
+        default=False,
+        help_text="With `input` (one row): also answer each feature's contribution and the "
+        "base value they add up from. Models trained by customers can; no extra cost.",
+    )
 
     def validate_model(self, slug: str) -> MLModel:
-        model = selectors.catalog().filter(slug=slug).first()
+        user = self.context["request"].user
+        model = selectors.usable_models(user=user).filter(slug=slug).first()
         if model is None:
-            raise serializers.ValidationError(_("No published model has this slug."))
+            raise serializers.ValidationError(_("No model you can use has this slug."))
         return model
 
     def validate(self, attrs: dict) -> dict:
@@ -124,6 +160,8 @@ class PredictionRequestSerializer(serializers.Serializer):
             raise serializers.ValidationError(
                 _("Send exactly one of input (one row), inputs (a few rows) or file.")
             )
+        if attrs.get("explain") and "input" not in attrs:
+            raise serializers.ValidationError({"explain": _("Only a one-row input is explained.")})
         schema = attrs["model"].default_version.input_schema
         rows = [attrs["input"]] if "input" in attrs else attrs.get("inputs", [])
         known = {normalise_header(column.name) for column in schema.columns}
@@ -287,6 +325,7 @@ class PredictionListCreateApi(ListAPIView):
                 "invalid_webhook_url",
                 "invalid_idempotency_key",
                 "model_unavailable",
+                "explanation_unavailable",
                 "unsupported_file",
                 "too_many_rows",
                 "file_too_large",
@@ -301,7 +340,7 @@ class PredictionListCreateApi(ListAPIView):
         return idempotency.respond(request, lambda key: self._create(request, key))
 
     def _create(self, request, idempotency_key: str) -> Response:
-        form = PredictionCreateSerializer(data=request.data)
+        form = PredictionCreateSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         data = form.validated_data
         options = {
@@ -311,7 +350,9 @@ class PredictionListCreateApi(ListAPIView):
             "webhook_url": data.get("webhook", ""),
         }
         if "input" in data:
-            job = services.submit_single(record=data["input"], **options)
+            job = services.submit_single(
+                record=data["input"], explain=data.get("explain", False), **options
+            )
         elif "inputs" in data:
             job = services.submit_rows(records=data["inputs"], **options)
         else:
@@ -430,7 +471,7 @@ class QuoteApi(APIView):
         responses={200: QuoteSerializer, 400: error_response("invalid_input", "unsupported_file")},
     )
     def post(self, request):
-        form = QuoteRequestSerializer(data=request.data)
+        form = QuoteRequestSerializer(data=request.data, context={"request": request})
         form.is_valid(raise_exception=True)
         data = form.validated_data
         version = data["model"].default_version

@@ -45,7 +45,9 @@ class RowForm(forms.Form):
     """One row of a model's input, one field per schema column (named `c<index>` so any
     column name is a safe HTML name). The schema's own validation judges the values."""
 
-    def __init__(self, *args, schema: InputSchema, language: str = "en", **kwargs) -> None:
+    def __init__(
+        self, *args, schema: InputSchema, language: str = "en", explain: bool = False, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.field_names = {}
         for index, column in enumerate(schema.columns):
@@ -53,6 +55,16 @@ class RowForm(forms.Form):
             self.fields[name] = _field_for(column, language=language)
             self.fields[name].optional = not column.required
             self.field_names[column.name] = name
+        if explain:  # only offered when the model version can explain its predictions
+            self.fields["explain"] = forms.BooleanField(
+                label=_("Explain this prediction"), required=False
+            )
+
+    def column_fields(self) -> list:
+        return [self[name] for name in self.field_names.values()]
+
+    def wants_explanation(self) -> bool:
+        return bool(self.cleaned_data.get("explain"))
 
     def record(self) -> dict:
         """The row as the services take it: column name -> value, blanks as missing."""

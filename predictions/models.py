@@ -46,6 +46,9 @@ class MLModel(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    # Own models are deleted softly: jobs and the ledger keep pointing at their versions, the
+    # files go after the retention period.
+    deleted_at = models.DateTimeField(_("deleted"), null=True, blank=True)
 
     class Meta:
         verbose_name = _("model")
@@ -86,6 +89,12 @@ class ModelVersion(models.Model):
     metrics = models.JSONField(_("metrics"), default=dict, blank=True)
     training = models.JSONField(_("training record"), default=dict, blank=True)
     plot_svg = models.TextField(_("metrics plot (SVG)"), blank=True)
+    curves = models.JSONField(_("evaluation curves"), default=dict, blank=True)
+    feature_importance = models.JSONField(_("feature importance"), default=list, blank=True)
+    # What explaining a prediction needs besides the file: {"method": "linear" | "tree" |
+    # "text_linear", "background": [mean of each prepared feature] for linear models}.
+    explainer = models.JSONField(_("explainer"), default=dict, blank=True)
+    artifact_purged_at = models.DateTimeField(_("file removed"), null=True, blank=True)
     price_per_row = models.PositiveIntegerField(_("price per row (credits)"))
     is_active = models.BooleanField(_("active"), default=True)
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
@@ -111,6 +120,10 @@ class ModelVersion(models.Model):
     @property
     def task(self) -> ModelTask:
         return ModelTask(kind=self.model.task, classes=tuple(self.classes))
+
+    @property
+    def can_explain(self) -> bool:
+        return bool(self.explainer.get("method"))
 
     @property
     def headline(self) -> dict | None:
@@ -162,6 +175,7 @@ class PredictionJob(models.Model):
         _("status"), max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED
     )
     input = models.JSONField(_("input row"), null=True, blank=True)
+    explain = models.BooleanField(_("explain the prediction"), default=False)
     upload = models.FileField(_("uploaded file"), upload_to=upload_path, max_length=255, blank=True)
     upload_name = models.CharField(_("file name"), max_length=255, blank=True)
     rows_total = models.PositiveIntegerField(_("rows"), default=0)

@@ -1,24 +1,40 @@
 import time
 
-from django.db.models import QuerySet
+from django.db.models import Q, QuerySet
 from django.shortcuts import get_object_or_404
 
 from .models import MLModel, PredictionJob
 
 
-def catalog() -> QuerySet[MLModel]:
-    """Published public models that can be used now (an active default version)."""
+def _usable_now() -> QuerySet[MLModel]:
     return (
-        MLModel.objects.filter(
-            is_published=True, owner__isnull=True, default_version__is_active=True
-        )
+        MLModel.objects.filter(default_version__is_active=True, deleted_at__isnull=True)
         .select_related("default_version")
         .order_by("task", "default_version__price_per_row", "slug")
     )
 
 
-def catalog_model(*, slug: str) -> MLModel:
-    return get_object_or_404(catalog(), slug=slug)
+def catalog() -> QuerySet[MLModel]:
+    """Published models that can be used now (an active default version): the default
+    models, and customers' models staff have published."""
+    return _usable_now().filter(is_published=True)
+
+
+def own_models(*, user) -> QuerySet[MLModel]:
+    """A customer's own models that can be used now (private unless staff published them)."""
+    return _usable_now().filter(owner=user) if user.is_authenticated else MLModel.objects.none()
+
+
+def usable_models(*, user) -> QuerySet[MLModel]:
+    """What `user` may predict with: the catalog and their own models."""
+    if not user.is_authenticated:
+        return catalog()
+    return _usable_now().filter(Q(is_published=True) | Q(owner=user))
+
+
+def usable_model(*, user, slug: str) -> MLModel:
+    """One model `user` may predict with; any other is a 404."""
+    return get_object_or_404(usable_models(user=user), slug=slug)
 
 
 def jobs_of(*, user) -> QuerySet[PredictionJob]:

@@ -10,17 +10,19 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.utils.translation import get_language, ngettext
+from django.utils.cache import patch_cache_control
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
-from django.views.decorators.cache import cache_control, never_cache
+from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET, require_POST, require_safe
-from django_htmx.http import HttpResponseClientRedirect
 from python_calamine import CalamineWorkbook
 
 from billing.services import InsufficientCredits
 from mfdp.errors import DomainError, InvalidInput
+from mfdp.pages import redirect_to, to_billing_for
 
 from . import downloads, selectors, services
+from .explanations import explanation_chart, explanation_sentence
 from .filters import JobFilter
 from .forms import ConfirmForm, RowForm, UploadForm
 from .ml.writing import write_template
@@ -59,21 +61,23 @@ def _model_context(request, model, *, row_form=None, upload_form=None) -> dict:
     ]
     context = {"model": model, "version": version, "fields": fields, "metrics": metrics}
     if request.user.is_authenticated:
-        context["row_form"] = row_form or RowForm(schema=version.input_schema, language=language)
+        context["row_form"] = row_form or RowForm(
+            schema=version.input_schema, language=language, explain=version.can_explain
+        )
         context["upload_form"] = upload_form or UploadForm()
     return context
 
 
 @require_safe
 def model_detail(request, slug: str):
-    model = selectors.catalog_model(slug=slug)
+    model = selectors.usable_model(user=request.user, slug=slug)
     return render(request, "predictions/model_detail.html", _model_context(request, model))
 
 
 @require_safe
 def input_template(request, slug: str):
     """The Excel file a customer fills in: the header, dropdowns, an example row."""
-    model = selectors.catalog_model(slug=slug)
+    model = selectors.usable_model(user=request.user, slug=slug)
     folder = tempfile.TemporaryDirectory()
     path = Path(folder.name) / "template.xlsx"
     write_template(path, schema=model.default_version.input_schema, language=_language())
@@ -88,13 +92,16 @@ def input_template(request, slug: str):
 
 
 @require_safe
-@cache_control(public=True, max_age=3600)
 def metrics_plot(request, slug: str):
-    model = selectors.catalog_model(slug=slug)
+    model = selectors.usable_model(user=request.user, slug=slug)
     svg = model.default_version.plot_svg
     if not svg:
         return HttpResponse(status=404)
     response = HttpResponse(svg, content_type="image/svg+xml")
+    # A customer's private model's plot stays out of shared caches.
+    patch_cache_control(
+        response, max_age=3600, **{"public" if model.is_published else "private": True}
+    )
     # An image, never a page: nothing in it may run or load.
     response["Content-Security-Policy"] = "default-src 'none'; style-src 'unsafe-inline'"
     return response
@@ -115,13 +122,23 @@ def _wait_for(job: PredictionJob) -> PredictionJob:
 @login_required
 @require_POST
 def predict_row(request, slug: str):
-    model = selectors.catalog_model(slug=slug)
+    model = selectors.usable_model(user=request.user, slug=slug)
     version = model.default_version
-    form = RowForm(request.POST, schema=version.input_schema, language=_language())
+    form = RowForm(
+        request.POST,
+        schema=version.input_schema,
+        language=_language(),
+        explain=version.can_explain,
+    )
     context = {"shortfall": None, "job": None}
     if form.is_valid():
         try:
-            job = services.submit_single(user=request.user, version=version, record=form.record())
+            job = services.submit_single(
+                user=request.user,
+                version=version,
+                record=form.record(),
+                explain=form.wants_explanation(),
+            )
         except InvalidInput as error:
             form.add_problems(error.details.get("problems") or [])
             if not form.errors:
@@ -131,7 +148,10 @@ def predict_row(request, slug: str):
         else:
             context.update(_job_context(_wait_for(job)))
             form = RowForm(
-                initial=request.POST.dict(), schema=version.input_schema, language=_language()
+                initial=request.POST.dict(),
+                schema=version.input_schema,
+                language=_language(),
+                explain=version.can_explain,
             )
     context.update(_model_context(request, model, row_form=form))
     template_name = "predictions/model_detail.html"
@@ -151,7 +171,7 @@ def _quote_token(*, request, key: str, name: str, version: ModelVersion, rows: i
 def quote_upload(request, slug: str):
     """Check the file and show what it would cost; charges nothing. The file is kept under a
     random key until the customer confirms, and the key travels signed in the form."""
-    model = selectors.catalog_model(slug=slug)
+    model = selectors.usable_model(user=request.user, slug=slug)
     version = model.default_version
     form = UploadForm(request.POST, request.FILES)
     context = {"model": model, "version": version, "upload_form": form}
@@ -178,17 +198,11 @@ def quote_upload(request, slug: str):
     return render(request, template_name, context, status=200 if "quote" in context else 400)
 
 
-def _redirect(request, url: str):
-    if request.htmx:
-        return HttpResponseClientRedirect(url)
-    return redirect(url)
-
-
 @login_required
 @require_POST
 def confirm_upload(request, slug: str):
     """Charge the quoted file and start its job."""
-    model = selectors.catalog_model(slug=slug)
+    model = selectors.usable_model(user=request.user, slug=slug)
     version = model.default_version
     form = ConfirmForm(request.POST)
     try:
@@ -207,22 +221,17 @@ def confirm_upload(request, slug: str):
         or payload.get("version") != version.pk
     ):
         messages.error(request, services.QuoteExpired().message)
-        return _redirect(request, reverse("predictions:model", args=[model.slug]))
+        return redirect_to(request, reverse("predictions:model", args=[model.slug]))
     try:
         job = services.submit_quoted_upload(
             user=request.user, version=version, key=str(payload["key"]), filename=payload["name"]
         )
     except InsufficientCredits as error:
-        messages.error(
-            request,
-            ngettext("%(missing)s credit missing.", "%(missing)s credits missing.", error.shortfall)
-            % {"missing": error.shortfall},
-        )
-        return _redirect(request, reverse("billing:billing"))
+        return to_billing_for(request, error)
     except DomainError as error:
         messages.error(request, error.message)
-        return _redirect(request, reverse("predictions:model", args=[model.slug]))
-    return _redirect(request, reverse("jobs:detail", args=[job.pk]))
+        return redirect_to(request, reverse("predictions:model", args=[model.slug]))
+    return redirect_to(request, reverse("jobs:detail", args=[job.pk]))
 
 
 # Jobs
@@ -251,8 +260,12 @@ def _job_context(job: PredictionJob) -> dict:
         if key.startswith("probability ")
     ]
     preview = _result_preview(job) if job.is_finished and job.kind == JobKind.BATCH else []
+    explanation = output.get("explanation")
     return {
         "job": job,
+        "explanation": explanation,
+        "explanation_sentence": explanation_sentence(explanation) if explanation else "",
+        "explanation_chart": explanation_chart(explanation) if explanation else None,
         "prediction": output.get("prediction"),
         "probabilities": probabilities,
         "preview_header": preview[0] if preview else [],

@@ -24,6 +24,10 @@ from .errors import ArtifactError
 # Widen it only with types whose loading runs no code of the file's choosing.
 TRUSTED_TYPES: tuple[str, ...] = (
     "numpy.dtype",
+    # The probability calibration customers' linear SVMs are trained with (plain sklearn
+    # estimators, private to sklearn.calibration).
+    "sklearn.calibration._CalibratedClassifier",
+    "sklearn.calibration._SigmoidCalibration",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "sklearn.tree._tree.Tree",
 )

@@ -30,9 +30,11 @@ from accounts.models import User
 from billing import selectors as billing_selectors
 from billing import services as billing
 from billing.models import LedgerEntry
+from billing.quotes import PriceQuote
 from mfdp.errors import DomainError, InvalidInput
 
 from ..ml.errors import MLError
+from ..ml.explaining import explain_row
 from ..ml.inference import load_model, predict_in_chunks
 from ..ml.reading import ReadLimits, read_table
 from ..ml.validation import (
@@ -52,28 +54,17 @@ logger = logging.getLogger(__name__)
 QUOTE_HOLD = timedelta(hours=1)
 QUOTES_FOLDER = "quotes"
 
+# Contributions kept in an explained prediction; the rest are summed as "other".
+EXPLANATION_TOP = 12
+
 # Written in the result file's error column; files are read by people of either language.
 CANCELED_ROW_MESSAGE = "not predicted: the job was canceled"
 
 
 @dataclass(frozen=True)
-class Quote:
+class Quote(PriceQuote):
     rows: int
     price_per_row: int
-    cost: int
-    balance: int
-
-    @property
-    def balance_after(self) -> int:
-        return self.balance - self.cost
-
-    @property
-    def affordable(self) -> bool:
-        return self.balance_after >= 0
-
-    @property
-    def shortfall(self) -> int:
-        return max(0, -self.balance_after)
 
 
 def read_limits() -> ReadLimits:
@@ -90,8 +81,14 @@ def quote(*, user: User, version: ModelVersion, rows: int) -> Quote:
     )
 
 
-def _usable(version: ModelVersion) -> ModelVersion:
-    if not version.is_active or not version.model.is_published:
+def _usable(version: ModelVersion, user: User) -> ModelVersion:
+    """Active, of a model not deleted, and published or the customer's own."""
+    model = version.model
+    if (
+        not version.is_active
+        or model.deleted_at is not None
+        or not (model.is_published or model.owner_id == user.pk)
+    ):
         raise InvalidInput(_("This model version is not available."), code="model_unavailable")
     return version
 
@@ -158,10 +155,16 @@ def submit_single(
     record: dict[str, Any],
     idempotency_key: str = "",
     webhook_url: str = "",
+    explain: bool = False,
 ) -> PredictionJob:
-    """Predict one row. The row is validated before anything is charged (InvalidInput with
-    the problems); then the job is created and charged, and a worker runs it."""
-    _usable(version)
+    """Predict one row, and with `explain` each feature's contribution (at no extra cost).
+    The row is validated before anything is charged (InvalidInput with the problems); then
+    the job is created and charged, and a worker runs it."""
+    _usable(version, user)
+    if explain and not version.can_explain:
+        raise InvalidInput(
+            _("This model cannot explain its predictions."), code="explanation_unavailable"
+        )
     checked = validate_record(record, version.input_schema)
     if checked.problems:
         raise InvalidInput(
@@ -176,6 +179,7 @@ def submit_single(
         fields={
             "kind": JobKind.SINGLE,
             "input": _clean_rows(checked, version)[0],
+            "explain": explain,
             "idempotency_key": idempotency_key,
             "webhook_url": webhook_url,
         },
@@ -193,7 +197,7 @@ def submit_rows(
     """Predict a few rows given inline (the API's `inputs`), as a batch whose predictions
     come back in the job itself. Unlike a file, every row must be valid: one bad row refuses
     the request with the problems of all rows (numbered from 0), and nothing is charged."""
-    _usable(version)
+    _usable(version, user)
     limit = settings.API_INLINE_ROWS_MAX
     if not 1 <= len(records) <= limit:
         raise InvalidInput(
@@ -254,7 +258,7 @@ def submit_batch(
     """Predict a file. The file is checked and counted first (a bad file costs nothing); then
     the job is created and charged rows x price; rows that fail validation are refunded when
     the job settles."""
-    _usable(version)
+    _usable(version, user)
     rows = inspect_upload(version=version, upload=upload)
     return _create_charged_job(
         user=user,
@@ -442,6 +446,14 @@ def _run_single(job: PredictionJob) -> PredictionJob:
         )
     chunks = list(predict_in_chunks(model, checked.frame, task=version.task))
     output = {key: _json_value(value) for key, value in chunks[0].iloc[0].items()}
+    if job.explain:
+        output["explanation"] = explain_row(
+            model,
+            checked.frame,
+            task=version.model.task,
+            classes=version.classes,
+            background=version.explainer.get("background"),
+        ).to_dict(top=EXPLANATION_TOP)
     return settle(job=job, status=JobStatus.SUCCEEDED, rows_done=1, output=output)
 
 

@@ -75,6 +75,13 @@ def _run_checks(candidates: list[tuple[str, str, dict, str, list[str]]]) -> None
             ) from error
 
 
+def _check_here(candidates: list[tuple[str, str, dict, str, list[str]]]) -> None:
+    try:
+        check_artifacts(candidates)
+    except MLError as error:
+        raise ModelVersionRefused(error.message, code=error.code) from error
+
+
 def _parsed_schema(schema: Any) -> dict:
     try:
         return InputSchema.from_dict(schema).to_dict()
@@ -118,10 +125,18 @@ def version_create(
     plot_svg: str = "",
     number: int | None = None,
     is_active: bool = True,
+    curves: dict | None = None,
+    feature_importance: list | None = None,
+    explainer: dict | None = None,
+    made_here: bool = False,
 ) -> ModelVersion:
     """Add a version of `model` from an uploaded skops file. Refused (ModelVersionRefused)
     unless the file loads under the trusted-types list in a child process and predicts the
-    schema's example row. The first version becomes the model's default."""
+    schema's example row. The first version becomes the model's default.
+
+    `made_here`: the file was just written by this process (a customer's training on a
+    worker), so no crafted bytes can crash it and it is checked in place. A Celery prefork
+    pool process is a daemon and may not start the checking process anyway."""
     schema, classes = _version_fields(
         model, schema=schema, target=target, classes=classes or [], price_per_row=price_per_row
     )
@@ -131,7 +146,11 @@ def version_create(
             for chunk in artifact.chunks():
                 copy.write(chunk)
         sha256 = sha256_of(local)
-        _check_in_child_process([(str(local), sha256, schema, model.task, classes)])
+        candidate = (str(local), sha256, schema, model.task, classes)
+        if made_here:
+            _check_here([candidate])
+        else:
+            _check_in_child_process([candidate])
         with transaction.atomic():
             MLModel.objects.select_for_update().get(pk=model.pk)
             if number is None:
@@ -148,6 +167,9 @@ def version_create(
                 plot_svg=plot_svg,
                 price_per_row=price_per_row,
                 is_active=is_active,
+                curves=curves or {},
+                feature_importance=feature_importance or [],
+                explainer=explainer or {},
             )
             with local.open("rb") as stored:
                 version.artifact.save("model.skops", File(stored), save=False)

@@ -138,7 +138,7 @@ def test_predict_a_row_and_a_file_follow_the_job_download_and_read_the_statement
         form.get_by_role("button", name="Log in").click()
         expect(page).to_have_url(re.compile(r"/accounts/$"))
 
-        page.locator("header").get_by_role("link", name="Models").click()
+        page.locator("header").get_by_role("link", name="Models", exact=True).click()
         page.locator("main").get_by_role("link", name=MODEL_NAME).click()
         expect(page).to_have_url(re.compile(rf"/models/{SLUG}/$"))
         expect(page.get_by_role("heading", level=1)).to_have_text(MODEL_NAME)

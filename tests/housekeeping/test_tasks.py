@@ -52,8 +52,12 @@ def test_reaper_fails_and_refunds_a_running_job_whose_heartbeat_went_silent(
     )
     assert _balance(customer) == 96
 
-    assert housekeeping.reap_silent_jobs() == "1 silent job(s) failed and refunded"
-    assert housekeeping.reap_silent_jobs() == "0 silent job(s) failed and refunded"
+    assert (
+        housekeeping.reap_silent_jobs() == "1 silent job(s) and 0 training(s) failed and refunded"
+    )
+    assert (
+        housekeeping.reap_silent_jobs() == "0 silent job(s) and 0 training(s) failed and refunded"
+    )
 
     silent.refresh_from_db()
     assert silent.status == JobStatus.FAILED
@@ -77,7 +81,9 @@ def test_retention_purge_removes_old_files_and_marks_the_job(settings, customer,
     assert all(default_storage.exists(name) for name in files)
     PredictionJob.objects.filter(pk=job.pk).update(finished_at=timezone.now() - timedelta(days=31))
 
-    assert housekeeping.purge_job_files() == "files of 1 job(s) removed"
+    assert (
+        housekeeping.purge_job_files() == "files of 1 job(s) and 0 deleted model version(s) removed"
+    )
 
     job.refresh_from_db()
     assert job.data_purged_at is not None
@@ -85,7 +91,9 @@ def test_retention_purge_removes_old_files_and_marks_the_job(settings, customer,
     assert not job.upload
     assert not job.result
     assert not any(default_storage.exists(name) for name in files)
-    assert housekeeping.purge_job_files() == "files of 0 job(s) removed"
+    assert (
+        housekeeping.purge_job_files() == "files of 0 job(s) and 0 deleted model version(s) removed"
+    )
 
 
 def test_quote_sweep_removes_an_expired_unconfirmed_upload_only(customer):
