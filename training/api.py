@@ -3,6 +3,7 @@ lookup is scoped to the token's user; another user's object is a 404."""
 
 from django.urls import reverse
 from django.utils.translation import get_language
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import OpenApiExample, extend_schema
 from rest_framework import status
 from rest_framework.generics import GenericAPIView, ListAPIView
@@ -274,7 +275,7 @@ class TrainingFinished(DomainError):
 
     def __init__(self, job: TrainingJob) -> None:
         super().__init__(
-            "The training has already finished.", code="training_finished", status=job.status
+            _("The training has already finished."), code="training_finished", status=job.status
         )
 
 
@@ -334,7 +335,7 @@ class ModelVersionActivateApi(APIView):
         version = model.versions.filter(number=number).first()
         if version is None:
             return Response(
-                {"code": "not_found", "detail": "No such version."},
+                {"code": "not_found", "detail": _("No such version.")},
                 status=status.HTTP_404_NOT_FOUND,
             )
         model = services.version_activate(model=model, version=version)
@@ -364,8 +365,8 @@ class CompareApi(APIView):
         }
         if set(wanted) - set(found):
             return Response(
-                {"code": "not_found", "detail": "No such version."},
+                {"code": "not_found", "detail": _("No such version.")},
                 status=status.HTTP_404_NOT_FOUND,
             )
         comparison = services.compare(versions=[found[pk] for pk in wanted])
-        return Response(comparison.to_dict())
+        return Response(comparison.to_dict(viewer=request.user))

@@ -314,6 +314,7 @@ def _quote_token(*, request, dataset: Dataset, quote, name: str, model_slug: str
         "params": quote.params,
         "name": name,
         "model": model_slug,
+        "cost": quote.cost,
         # One training per quote, however many times Confirm is pressed.
         "key": f"page-{uuid.uuid4().hex}",
     }
@@ -405,6 +406,7 @@ def train_confirm(request, dataset_id):
             name=payload.get("name", ""),
             model=model,
             idempotency_key=payload["key"],
+            quoted_cost=payload.get("cost"),
         )
     except InsufficientCredits as error:
         return to_billing_for(request, error)
@@ -529,7 +531,10 @@ def training_cancel(request, job_id):
     job = _get_training_for_user(request, job.pk)
     if request.htmx:
         return render(request, "training/training_detail.html#progress", _training_context(job))
-    messages.success(request, _("The training is canceled; its credits are refunded."))
+    if job.status == JobStatus.CANCELED:
+        messages.success(request, _("The training is canceled; its credits are refunded."))
+    elif not job.is_finished:
+        messages.info(request, _("The training stops at its next step; its credits are refunded."))
     return redirect("training:training", job_id=job.pk)
 
 
@@ -605,9 +610,9 @@ def _compared_versions(request) -> list[ModelVersion]:
     return [found[pk] for pk in ids]
 
 
-def _overlay(comparison, labels: list[str]) -> dict | None:
+def _overlay(comparison, labels: list[str], viewer) -> dict | None:
     series = []
-    entries = comparison.to_dict()["versions"]
+    entries = comparison.to_dict(viewer=viewer)["versions"]
     for label, entry in zip(labels, entries, strict=True):
         curves = entry["curves"]
         if comparison.task == "classification" and curves.get("roc"):
@@ -650,5 +655,5 @@ def compare(request):
         }
         for row in comparison.metrics
     ]
-    context["overlay"] = _overlay(comparison, labels)
+    context["overlay"] = _overlay(comparison, labels, request.user)
     return render(request, "training/compare.html", context)

@@ -78,10 +78,11 @@ class Hyperparameter:
                 allowed = ", ".join(repr(choice) for choice in self.choices)
                 return "choice", f"{self.name} must be one of {allowed}, not {value!r}"
             return None
+        # Written with !r: a 400-digit integer is a fine value to refuse, not to format as a float.
         if self.minimum is not None and value < self.minimum:
-            return "minimum", f"{self.name} must be at least {self.minimum:g}, not {value:g}"
+            return "minimum", f"{self.name} must be at least {self.minimum:g}, not {value!r:.40}"
         if self.maximum is not None and value > self.maximum:
-            return "maximum", f"{self.name} must be at most {self.maximum:g}, not {value:g}"
+            return "maximum", f"{self.name} must be at most {self.maximum:g}, not {value!r:.40}"
         return None
 
     def clean(self, value: Any) -> Any:
@@ -98,9 +99,13 @@ class Hyperparameter:
             return isinstance(value, bool)
         if self.kind == CHOICE:
             return isinstance(value, str)
-        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        if isinstance(value, bool) or not isinstance(value, Real):
             return False
-        return self.kind == NUMBER or isinstance(value, Integral) or float(value).is_integer()
+        if isinstance(value, Integral):
+            return True  # too large to be a float, still an integer (refused by the bounds)
+        if not math.isfinite(value):
+            return False
+        return self.kind == NUMBER or float(value).is_integer()
 
 
 _KIND_WORDS = {

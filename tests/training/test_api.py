@@ -3,11 +3,14 @@ by the same service functions the worker calls (tests/training/test_worker.py ru
 real Celery worker)."""
 
 import math
+import threading
+import time
 from datetime import timedelta
 
 import numpy as np
 import pytest
 from django.contrib.admin.models import LogEntry
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 
@@ -15,6 +18,7 @@ from accounts.models import User
 from billing import services as billing
 from billing.models import CreditAccount, LedgerEntry
 from mfdp import housekeeping
+from mfdp.errors import InvalidInput
 from predictions import services as predictions
 from predictions.models import MLModel
 from tests.factories import UserFactory, issue_token
@@ -506,3 +510,124 @@ def test_multiclass_versions_are_compared_on_one_class_against_the_rest(api):
     assert all(len(roc["fpr"]) == len(roc["tpr"]) > 2 for roc in rocs)
     names = [row["name"] for row in comparison["metrics"]]
     assert names == ["accuracy", "f1", "roc_auc", "log_loss"]
+
+
+def test_a_huge_integer_hyperparameter_is_refused_not_an_error(api, trainer):
+    dataset = _dataset(api, car_frame(), "Price")
+    response = api.post(
+        TRAININGS,
+        {
+            "dataset": dataset["id"],
+            "algorithm": "random_forest_regression",
+            "params": {"n_estimators": 10**400},
+        },
+        format="json",
+    )
+    assert response.status_code == 400
+    assert response.json()["problems"][0]["code"] == "maximum"
+    assert _balance(trainer) == CREDITS
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_training_the_reaper_ended_meanwhile_delivers_nothing(api, trainer):
+    dataset = _dataset(api, car_frame(rows=5_000), "Price")
+    created = api.post(
+        TRAININGS,
+        {
+            "dataset": dataset["id"],
+            "algorithm": "random_forest_regression",
+            "params": {"n_estimators": 200},
+        },
+        format="json",
+    ).json()
+
+    def run() -> None:
+        try:
+            services.run_training(job_id=created["id"])
+        finally:
+            connection.close()  # this thread's own connection, before the database is dropped
+
+    worker = threading.Thread(target=run)
+    worker.start()
+    deadline = time.monotonic() + 60
+    while not TrainingJob.objects.filter(pk=created["id"], stage="fit").exists():
+        assert time.monotonic() < deadline, "the fit never started"
+        time.sleep(0.05)
+
+    # The reaper judges the worker lost while it fits, and refunds the training.
+    assert services.fail_silent_trainings(silence=timedelta(0)) == 1
+    worker.join(timeout=120)
+
+    job = TrainingJob.objects.get(pk=created["id"])
+    assert (job.status, job.error_code, job.version) == ("failed", "worker_lost", None)
+    assert not MLModel.objects.filter(owner=trainer).exists()
+    assert _balance(trainer) == CREDITS
+
+
+def test_retraining_a_model_deleted_meanwhile_is_refunded(api, trainer):
+    dataset = _dataset(api, car_frame(), "Price")
+    slug = _trained(api, dataset["id"], "ridge")["model"]["slug"]
+    created = api.post(
+        TRAININGS, {"dataset": dataset["id"], "algorithm": "ridge", "model": slug}, format="json"
+    ).json()
+    api.delete(reverse("api-model", args=[slug]))
+    before = _balance(trainer)
+
+    services.run_training(job_id=created["id"])
+
+    job = TrainingJob.objects.get(pk=created["id"])
+    assert (job.status, job.error_code) == ("failed", "model_deleted")
+    assert _balance(trainer) == before + job.cost_charged
+    assert MLModel.objects.get(slug=slug).versions.count() == 1
+
+
+def test_retraining_on_another_target_is_refused(api):
+    cars = _dataset(api, car_frame(), "Price")
+    slug = _trained(api, cars["id"], "ridge")["model"]["slug"]
+    years = _dataset(
+        api, car_frame().drop(columns="Price").assign(Mileage=lambda f: f.Mileage * 1.5), "Mileage"
+    )
+
+    response = api.post(
+        TRAININGS, {"dataset": years["id"], "algorithm": "ridge", "model": slug}, format="json"
+    )
+    assert response.status_code == 400
+    assert response.json()["code"] == "model_task_mismatch"
+
+
+def test_another_customer_compares_a_published_model_without_its_data(api, api_client):
+    training = _trained(api, _dataset(api, car_frame(), "Price")["id"], "ridge")
+    other = _trained(api, _dataset(api, car_frame(seed=9), "Price")["id"], "ridge")
+    MLModel.objects.filter(slug=training["model"]["slug"]).update(is_published=True)
+    stranger = UserFactory()
+    billing.grant(user=stranger, amount=CREDITS, memo="test", actor=None)
+    api_client.credentials(HTTP_AUTHORIZATION=f"Bearer {issue_token(stranger)}")
+    theirs = _trained(api_client, _dataset(api_client, car_frame(), "Price")["id"], "ridge")
+
+    comparison = api_client.post(
+        reverse("api-compare"),
+        {"versions": [training["model"]["version_id"], theirs["model"]["version_id"]]},
+        format="json",
+    ).json()
+    assert comparison["versions"][0]["curves"] == {}
+    assert comparison["versions"][1]["curves"]["predicted_vs_actual"]["actual"]
+    refused = api_client.post(
+        reverse("api-compare"),
+        {"versions": [other["model"]["version_id"], theirs["model"]["version_id"]]},
+        format="json",
+    )
+    assert refused.status_code == 404
+
+
+def test_a_confirmation_at_another_price_than_quoted_is_refused(api, trainer):
+    dataset = Dataset.objects.get(pk=_dataset(api, car_frame(), "Price")["id"])
+    quote = services.training_quote(user=trainer, dataset=dataset, algorithm="ridge")
+
+    with pytest.raises(InvalidInput) as refused:
+        services.training_submit(
+            user=trainer, dataset=dataset, algorithm="ridge", quoted_cost=quote.cost - 1
+        )
+
+    assert refused.value.code == "price_changed"
+    assert not TrainingJob.objects.exists()
+    assert _balance(trainer) == CREDITS

@@ -174,6 +174,7 @@ def compute_profile(*, dataset_id) -> Dataset | None:
     if not claimed:
         return None
     dataset = Dataset.objects.get(pk=dataset_id)
+    running = Dataset.objects.filter(pk=dataset.pk, profile_status=ProfileStatus.RUNNING)
     try:
         table = build_training_table(dataset_frame(dataset), dataset_schema(dataset))
         figures = profile(
@@ -182,12 +183,11 @@ def compute_profile(*, dataset_id) -> Dataset | None:
     except Exception as error:  # recorded for the customer and staff, never a crash loop
         logger.exception("exploration of dataset %s failed", dataset.pk)
         message = customer_error(error).message if isinstance(error, MLError) else ""
-        Dataset.objects.filter(pk=dataset.pk).update(
+        running.update(
             profile_status=ProfileStatus.FAILED,
             profile_error=message or _("The exploration could not be computed."),
         )
     else:
-        Dataset.objects.filter(pk=dataset.pk).update(
-            profile=figures, profile_status=ProfileStatus.READY, profile_progress=100
-        )
-    return Dataset.objects.get(pk=dataset.pk)
+        # Only if still wanted: a schema revised (or a dataset deleted) meanwhile discards it.
+        running.update(profile=figures, profile_status=ProfileStatus.READY, profile_progress=100)
+    return Dataset.objects.filter(pk=dataset.pk).first()

@@ -40,6 +40,14 @@ MESSAGES = {
     "no_usable_columns": _("This dataset has no column this algorithm can use."),
     "invalid_hyperparameters": _("Some hyperparameters are not valid: %(summary)s"),
     "single_class_split": _("The training rows hold a single class; add rows of other classes."),
+    "missing_target": _("Some rows have no target value."),
+    "too_few_rows_per_class": _(
+        "Some classes have too few rows for this algorithm; add rows or choose another one."
+    ),
+    "target_type": _("The target's type cannot be changed; choose the task instead."),
+    "not_explainable": _("This model cannot explain its predictions."),
+    "dataset_deleted": _("The dataset was deleted before the training ran."),
+    "model_deleted": _("The model to retrain was deleted meanwhile."),
 }
 
 

@@ -67,7 +67,9 @@ class Comparison:
     versions: list[ModelVersion]
     metrics: list[dict[str, Any]]  # one row per metric: name, values (per version), best index
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self, *, viewer=None) -> dict[str, Any]:
+        """`viewer`: curves hold held-out rows of the owner's data, so another customer
+        comparing a published model sees its metrics only."""
         return {
             "task": self.task,
             "target": self.target,
@@ -78,7 +80,11 @@ class Comparison:
                     "name": version.model.name,
                     "version": version.number,
                     "algorithm": version.training.get("algorithm", ""),
-                    "curves": _curves_for_overlay(version, self.task),
+                    "curves": (
+                        _curves_for_overlay(version, self.task)
+                        if version.model.owner_id in (None, getattr(viewer, "pk", None))
+                        else {}
+                    ),
                 }
                 for version in self.versions
             ],
@@ -128,6 +134,11 @@ def compare(*, versions: list[ModelVersion]) -> Comparison:
     tasks = {version.model.task for version in unique}
     targets = {version.target.casefold() for version in unique}
     if len(tasks) > 1 or len(targets) > 1:
+        raise InvalidInput(
+            _("Only versions that predict the same target can be compared."),
+            code="compare_different_targets",
+        )
+    if tasks == {"classification"} and len({tuple(version.classes) for version in unique}) > 1:
         raise InvalidInput(
             _("Only versions that predict the same target can be compared."),
             code="compare_different_targets",

@@ -7,6 +7,9 @@ a model version keeps its charge; a failed or canceled one is refunded in full.
 
 import logging
 import tempfile
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -14,7 +17,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.files import File
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.crypto import get_random_string
@@ -42,6 +45,7 @@ from .errors import customer_error
 logger = logging.getLogger(__name__)
 
 SEED = 42
+HEARTBEAT_SECONDS = 30
 STAGE_SPAN = {  # the share of the progress bar each stage ends at
     TrainingStage.LOADING: 10,
     TrainingStage.SPLITTING: 15,
@@ -123,15 +127,20 @@ def _charge_reference(job: TrainingJob) -> str:
     return f"training:{job.pk}:charge"
 
 
-def _model_for_retraining(*, user: User, model: MLModel | None, task: str) -> MLModel | None:
+def _model_for_retraining(
+    *, user: User, model: MLModel | None, task: str, target: str
+) -> MLModel | None:
     if model is None:
         return None
     if model.owner_id != user.pk or model.deleted_at is not None:
         raise InvalidInput(_("You can retrain only your own models."), code="not_your_model")
-    if model.task != task:
+    answering = model.default_version
+    if model.task != task or (
+        answering is not None and answering.target.casefold() != target.casefold()
+    ):
         raise InvalidInput(
-            _("The model predicts %(model_task)s; this dataset asks for %(task)s.")
-            % {"model_task": model.task, "task": task},
+            _("The model predicts %(model_target)s; this dataset's target is %(target)s.")
+            % {"model_target": answering.target if answering else model.task, "target": target},
             code="model_task_mismatch",
         )
     return model
@@ -146,14 +155,20 @@ def training_submit(
     name: str = "",
     model: MLModel | None = None,
     idempotency_key: str = "",
+    quoted_cost: int | None = None,
 ) -> TrainingJob:
     """Charge the quoted price and queue the training; `model` retrains one of the
-    customer's models (the result is its next version). InsufficientCredits writes nothing."""
+    customer's models (the result is its next version). `quoted_cost`: what the customer
+    was shown; a different price now is refused. InsufficientCredits writes nothing."""
     from ..tasks import run_training_job
 
     quote = training_quote(user=user, dataset=dataset, algorithm=algorithm, params=params)
+    if quoted_cost is not None and quoted_cost != quote.cost:
+        raise InvalidInput(
+            _("The price changed since the quote: ask for a new one."), code="price_changed"
+        )
     schema = _schema_of(dataset)
-    model = _model_for_retraining(user=user, model=model, task=schema.task)
+    model = _model_for_retraining(user=user, model=model, task=schema.task, target=schema.target)
     model_name = (name or "").strip()[:120] or (model.name_en if model else dataset.name)
     if idempotency_key:
         existing = TrainingJob.objects.filter(owner=user, idempotency_key=idempotency_key).first()
@@ -230,11 +245,11 @@ def run_training(*, job_id) -> TrainingJob | None:
         return None
     progress = _Progress(job)
     try:
-        with tempfile.TemporaryDirectory() as folder:
+        with tempfile.TemporaryDirectory() as folder, _beating(job):
             trained = _train(job, progress, Path(folder) / "model.skops")
             if progress.should_stop():
                 raise TrainingStopped()
-            version = _register(job, trained, Path(folder) / "model.skops")
+            return _deliver(job, trained, Path(folder) / "model.skops")
     except TrainingStopped:
         return settle_training(job=job, status=JobStatus.CANCELED)
     except MLError as error:
@@ -252,7 +267,41 @@ def run_training(*, job_id) -> TrainingJob | None:
             error_code=getattr(error, "code", "worker_error"),
             error=str(getattr(error, "message", "") or _("The training failed on the worker.")),
         )
-    return settle_training(job=job, status=JobStatus.SUCCEEDED, version=version)
+
+
+@contextmanager
+def _beating(job: TrainingJob) -> Iterator[None]:
+    """Keep the heartbeat fresh while a long step (one fit, the permutation importance, the
+    save) runs, so the reaper fails only trainings whose worker is really gone."""
+    stopped = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stopped.wait(HEARTBEAT_SECONDS):
+                TrainingJob.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(
+                    heartbeat_at=timezone.now()
+                )
+        finally:
+            connection.close()
+
+    beater = threading.Thread(target=beat, name=f"heartbeat-{job.pk}", daemon=True)
+    beater.start()
+    try:
+        yield
+    finally:
+        stopped.set()
+        beater.join()
+
+
+def _deliver(job: TrainingJob, trained: TrainedModel, artifact: Path) -> TrainingJob:
+    """Register the version and settle, under the training's row lock: a training the
+    reaper or staff ended meanwhile (and refunded) delivers nothing."""
+    with transaction.atomic():
+        locked = TrainingJob.objects.select_for_update().get(pk=job.pk)
+        if locked.is_finished:
+            return locked
+        version = _register(locked, trained, artifact)
+        return settle_training(job=locked, status=JobStatus.SUCCEEDED, version=version)
 
 
 def _train(job: TrainingJob, progress: _Progress, out_path: Path) -> TrainedModel:
@@ -291,7 +340,9 @@ def _register(job: TrainingJob, trained: TrainedModel, artifact: Path) -> ModelV
     model unless retraining), through the registry's checks."""
     algorithm = get_algorithm(job.algorithm)
     schema = DatasetSchema.from_dict(job.schema)
-    model = job.model
+    model = MLModel.objects.filter(pk=job.model_id).first() if job.model_id else None
+    if model is not None and model.deleted_at is not None:
+        raise InvalidInput(_("The model to retrain was deleted meanwhile."), code="model_deleted")
     if model is None:
         model = MLModel.objects.create(
             slug=_unique_slug(job),
@@ -323,7 +374,7 @@ def _register(job: TrainingJob, trained: TrainedModel, artifact: Path) -> ModelV
             explainer={"method": algorithm.explanation, "background": trained.background},
             made_here=True,
         )
-    if job.model is not None:
+    if job.model_id is not None:
         # A retrained model answers with its newest version unless the customer says otherwise.
         MLModel.objects.filter(pk=model.pk).update(default_version=version)
     return version
