@@ -289,8 +289,13 @@ def bare_training(split, schema, params: dict, out: Path) -> dict[str, Any]:
     predicted = pipeline.predict(x_test)
     metrics = training.regression_metrics(y_test, predicted)
     evaluated = clock()
+    # The product saves customers' models at QUICK_COMPRESSION; the reference does the same.
     sha256, _types = training.save_model(
-        pipeline, out, check_rows=x_test.head(200), task=training.REGRESSION
+        pipeline,
+        out,
+        check_rows=x_test.head(200),
+        task=training.REGRESSION,
+        compresslevel=training.QUICK_COMPRESSION,
     )
     saved = clock()
     return {

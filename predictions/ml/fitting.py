@@ -385,11 +385,15 @@ def _feature_importance(
 ) -> list[dict[str, Any]]:
     """How much each schema column matters, normalised to sum 1 (all zero when nothing
     matters). Linear models: |coefficient| x spread of each transformed feature, summed per
-    column. Trees: the loss of score when a column is shuffled on held-out rows."""
-    if algorithm.explanation == "tree":
-        by_column = _permutation_importance(pipeline, split, seed)
+    column. Forests: the impurity decrease of each column's features (free: the forest
+    keeps it). Boosting: the loss of score when a column is shuffled on held-out rows."""
+    model = pipeline.named_steps["model"]
+    if algorithm.explanation != "tree":
+        by_column = _per_column(pipeline, _linear_weights(model) * _spread(features))
+    elif hasattr(model, "feature_importances_"):
+        by_column = _per_column(pipeline, np.asarray(model.feature_importances_))
     else:
-        by_column = _linear_importance(pipeline, features)
+        by_column = _permutation_importance(pipeline, split, seed)
     total = sum(by_column.values())
     ranked = sorted(by_column.items(), key=lambda item: (-item[1], item[0]))
     return [
@@ -411,12 +415,12 @@ def _permutation_importance(pipeline: Pipeline, split: _Split, seed: int) -> dic
     }
 
 
-def _linear_importance(pipeline: Pipeline, features: Any) -> dict[str, float]:
+def _per_column(pipeline: Pipeline, values: np.ndarray) -> dict[str, float]:
+    """Per-transformed-feature values summed back to the schema column they came from."""
     prepare = pipeline.named_steps["prepare"]
-    contribution = _linear_weights(pipeline.named_steps["model"]) * _spread(features)
     columns = {name for name, _, _ in prepare.transformers}
     return {
-        name: float(contribution[where].sum())
+        name: float(values[where].sum())
         for name, where in prepare.output_indices_.items()
         if name in columns
     }
