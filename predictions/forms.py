@@ -16,6 +16,16 @@ def _range_hint(column: Column) -> str:
     }
 
 
+def _example_value(column: Column) -> str:
+    if column.example is None:
+        return ""
+    if column.type == ColumnType.BOOLEAN:
+        return "yes" if column.example else "no"
+    if isinstance(column.example, float):
+        return f"{column.example:g}"
+    return str(column.example)
+
+
 def _field_for(column: Column, *, language: str) -> forms.Field:
     label = column.name
     help_parts = [column.describe(language), _range_hint(column)]
@@ -53,6 +63,8 @@ class RowForm(forms.Form):
         for index, column in enumerate(schema.columns):
             name = f"c{index}"
             self.fields[name] = _field_for(column, language=language)
+            # Filled in with the schema's example row, so a first prediction is one click.
+            self.initial.setdefault(name, _example_value(column))
             self.fields[name].optional = not column.required
             self.field_names[column.name] = name
         if explain:  # only offered when the model version can explain its predictions

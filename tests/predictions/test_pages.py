@@ -88,6 +88,17 @@ def test_the_model_page_has_a_field_per_schema_column(customer_client, price_ver
 
 
 @pytest.mark.django_db
+def test_the_one_row_form_starts_filled_with_the_example_row(customer_client, price_version):
+    html = customer_client.get(reverse("predictions:model", args=["tiny-price"])).content.decode()
+    schema = price_version.input_schema
+    mileage = schema.names.index("Mileage")
+    example = schema.column("Mileage").example
+    assert re.search(rf'name="c{mileage}"[^>]*value="{example}"', html)
+    make = schema.column("Make").example
+    assert f'<option value="{make}" selected>{make}</option>' in html
+
+
+@pytest.mark.django_db
 def test_anonymous_visitors_are_asked_to_log_in_to_predict(client, price_version):
     html = client.get(reverse("predictions:model", args=["tiny-price"])).content.decode()
     assert "Log in to predict" in html

@@ -375,6 +375,10 @@ def _register(job: TrainingJob, trained: TrainedModel, artifact: Path) -> ModelV
             made_here=True,
         )
     if job.model_id is not None:
+        MLModel.objects.filter(pk=model.pk).update(
+            description_en=f"{algorithm.label['en']} · {job.dataset_name}",
+            description_ru=f"{algorithm.label['ru']} · {job.dataset_name}",
+        )
         # A retrained model answers with its newest version unless the customer says otherwise.
         MLModel.objects.filter(pk=model.pk).update(default_version=version)
     return version
