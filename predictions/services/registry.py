@@ -17,7 +17,7 @@ from django.utils.translation import gettext as _
 from mfdp.errors import DomainError, InvalidInput
 
 from ..ml.errors import MLError
-from ..ml.inference import check_artifacts, sha256_of
+from ..ml.inference import check_artifacts, sha256_of, untrusted_types
 from ..ml.schema import InputSchema
 from ..models import MLModel, ModelVersion, Task
 
@@ -75,11 +75,20 @@ def _run_checks(candidates: list[tuple[str, str, dict, str, list[str]]]) -> None
             ) from error
 
 
-def _check_here(candidates: list[tuple[str, str, dict, str, list[str]]]) -> None:
+def _check_types(path: Path) -> None:
+    """A file this process made and already loaded back and tried (fitting's save_model)
+    needs only the proof that it loads under the trusted-types list, which its schema
+    tells without loading the model again."""
     try:
-        check_artifacts(candidates)
+        refused = untrusted_types(path)
     except MLError as error:
         raise ModelVersionRefused(error.message, code=error.code) from error
+    if refused:
+        raise ModelVersionRefused(
+            _("The model file holds types that are not trusted: %(types)s")
+            % {"types": ", ".join(refused)},
+            code="untrusted_types",
+        )
 
 
 def _parsed_schema(schema: Any) -> dict:
@@ -134,9 +143,10 @@ def version_create(
     unless the file loads under the trusted-types list in a child process and predicts the
     schema's example row. The first version becomes the model's default.
 
-    `made_here`: the file was just written by this process (a customer's training on a
-    worker), so no crafted bytes can crash it and it is checked in place. A Celery prefork
-    pool process is a daemon and may not start the checking process anyway."""
+    `made_here`: the file was just written, loaded back and tried by this process (a
+    customer's training on a worker: fitting's save_model), so no crafted bytes can crash
+    it; only its types are checked, in place. A Celery prefork pool process is a daemon and
+    may not start the checking process anyway."""
     schema, classes = _version_fields(
         model, schema=schema, target=target, classes=classes or [], price_per_row=price_per_row
     )
@@ -148,7 +158,7 @@ def version_create(
         sha256 = sha256_of(local)
         candidate = (str(local), sha256, schema, model.task, classes)
         if made_here:
-            _check_here([candidate])
+            _check_types(local)
         else:
             _check_in_child_process([candidate])
         with transaction.atomic():

@@ -1,8 +1,10 @@
 import json
 
 import pytest
+import skops.io
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from sklearn.preprocessing import FunctionTransformer
 
 from mfdp.errors import InvalidInput
 from predictions import services
@@ -52,6 +54,24 @@ def test_a_new_version_is_checked_and_numbered(catalog, tiny_models):
     )
     assert version.number == 2
     assert version.sha256 == model.default_version.sha256
+
+
+def test_a_file_made_here_with_an_untrusted_type_is_refused(catalog, tmp_path):
+    """A training's own file skips the child process, never the trusted-types list."""
+    path = tmp_path / "made-here.skops"
+    skops.io.dump(FunctionTransformer(json.dumps), path)
+    model = MLModel.objects.get(slug="tiny-price")
+    with pytest.raises(services.ModelVersionRefused) as caught:
+        services.version_create(
+            model=model,
+            artifact=_upload(path),
+            schema=model.default_version.schema,
+            target="Price",
+            price_per_row=1,
+            made_here=True,
+        )
+    assert caught.value.code == "untrusted_types"
+    assert model.versions.count() == 1
 
 
 def test_a_pickle_file_never_enters_the_registry(catalog, pickled_model):
