@@ -6,7 +6,7 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from django.db.models import Max
+from django.db.models import Count, Max, Q
 from django.utils import timezone
 from django_q.brokers import get_broker
 from django_q.models import Failure, Task
@@ -123,16 +123,20 @@ def worker_status(*, now: datetime | None = None) -> WorkerStatus:
         logger.warning("worker status: the broker did not answer", exc_info=True)
         workers, broker_error = None, type(exc).__name__
         job_queue = QueueDepth(name=queue_name, waiting=None)
-    jobs = PredictionJob.objects.filter(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+    jobs = PredictionJob.objects.aggregate(
+        queued=Count("pk", filter=Q(status=JobStatus.QUEUED)),
+        running=Count("pk", filter=Q(status=JobStatus.RUNNING)),
+        last_heartbeat=Max("heartbeat_at"),
+    )
     tasks = Task.objects.aggregate(last=Max("stopped"))
     return WorkerStatus(
         checked_at=now,
         workers=workers,
         broker_error=broker_error,
         job_queue=job_queue,
-        jobs_queued=jobs.filter(status=JobStatus.QUEUED).count(),
-        jobs_running=jobs.filter(status=JobStatus.RUNNING).count(),
-        last_job_heartbeat=PredictionJob.objects.aggregate(last=Max("heartbeat_at"))["last"],
+        jobs_queued=jobs["queued"],
+        jobs_running=jobs["running"],
+        last_job_heartbeat=jobs["last_heartbeat"],
         clusters=housekeeping_clusters(),
         housekeeping_waiting=get_broker().queue_size() or 0,
         last_housekeeping_task_at=tasks["last"],

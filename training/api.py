@@ -332,12 +332,7 @@ class ModelVersionActivateApi(APIView):
     )
     def post(self, request, slug: str, number: int):
         model = selectors.owned_model(user=request.user, slug=slug)
-        version = model.versions.filter(number=number).first()
-        if version is None:
-            return Response(
-                {"code": "not_found", "detail": _("No such version.")},
-                status=status.HTTP_404_NOT_FOUND,
-            )
+        version = selectors.owned_version(model=model, number=number)
         model = services.version_activate(model=model, version=version)
         return Response(_version_row(version, model.default_version_id))
 
@@ -359,14 +354,8 @@ class CompareApi(APIView):
     def post(self, request):
         form = CompareRequestSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        wanted = form.validated_data["versions"]
-        found = {
-            v.pk: v for v in selectors.comparable_versions(user=request.user).filter(pk__in=wanted)
-        }
-        if set(wanted) - set(found):
-            return Response(
-                {"code": "not_found", "detail": _("No such version.")},
-                status=status.HTTP_404_NOT_FOUND,
-            )
-        comparison = services.compare(versions=[found[pk] for pk in wanted])
+        versions = selectors.compared_versions(
+            user=request.user, ids=form.validated_data["versions"]
+        )
+        comparison = services.compare(versions=versions)
         return Response(comparison.to_dict(viewer=request.user))

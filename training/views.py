@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core import signing
 from django.http import Http404
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.translation import get_language
 from django.utils.translation import gettext as _
@@ -34,7 +34,6 @@ from .services.errors import TARGET_CODES
 QUOTE_SALT = "training.quote"
 QUOTE_MAX_AGE = 3600  # seconds a training quote may wait for its confirmation
 RECENT_TRAININGS = 10
-MAX_ID = 2**31 - 1  # the largest id or version number a database integer holds
 RETRAIN_DATASETS = 10
 # Metrics shown for a version, in this order (the names metric_name.html translates).
 METRIC_ORDER = ("r2", "mae", "rmse", "roc_auc", "accuracy", "f1", "log_loss")
@@ -565,10 +564,7 @@ def model_detail(request, slug: str):
 @require_POST
 def model_activate(request, slug: str):
     model = _get_model_for_user(request, slug)
-    number = request.POST.get("number", "")
-    if not number.isdigit() or int(number) > MAX_ID:
-        raise Http404("no such version")
-    version = get_object_or_404(model.versions, number=int(number))
+    version = selectors.owned_version(model=model, number=request.POST.get("number", ""))
     try:
         services.version_activate(model=model, version=version)
     except DomainError as error:
@@ -595,21 +591,6 @@ def model_delete(request, slug: str):
 # Comparison
 
 
-def _compared_versions(request) -> list[ModelVersion]:
-    """The versions asked for, in the order asked; any the customer may not see is a 404."""
-    values = request.GET.getlist("v")
-    if not all(value.isdigit() and int(value) <= MAX_ID for value in values):
-        raise Http404("not a version")
-    ids = list(dict.fromkeys(int(value) for value in values))
-    found = {
-        version.pk: version
-        for version in selectors.comparable_versions(user=request.user).filter(pk__in=ids)
-    }
-    if len(found) != len(ids):
-        raise Http404("no such version")
-    return [found[pk] for pk in ids]
-
-
 def _overlay(comparison, labels: list[str], viewer) -> dict | None:
     series = []
     entries = comparison.to_dict(viewer=viewer)["versions"]
@@ -632,7 +613,7 @@ def _overlay(comparison, labels: list[str], viewer) -> dict | None:
 @never_cache
 @require_GET
 def compare(request):
-    versions = _compared_versions(request)
+    versions = selectors.compared_versions(user=request.user, ids=request.GET.getlist("v"))
     labels = [
         " · ".join(filter(None, [_version_label(v), v.training.get("algorithm", "")]))
         for v in versions

@@ -631,3 +631,12 @@ def test_a_confirmation_at_another_price_than_quoted_is_refused(api, trainer):
     assert refused.value.code == "price_changed"
     assert not TrainingJob.objects.exists()
     assert _balance(trainer) == CREDITS
+
+
+def test_version_ids_no_database_integer_holds_are_404(api):
+    slug = _trained(api, _dataset(api, car_frame(), "Price")["id"], "ridge")["model"]["slug"]
+    huge = 10**20
+    compared = api.post(reverse("api-compare"), {"versions": [huge, huge - 1]}, format="json")
+    activated = api.post(reverse("api-model-version-activate", args=[slug, huge]))
+    assert (compared.status_code, compared.json()["code"]) == (404, "not_found")
+    assert (activated.status_code, activated.json()["code"]) == (404, "not_found")

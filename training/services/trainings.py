@@ -46,20 +46,15 @@ logger = logging.getLogger(__name__)
 
 SEED = 42
 HEARTBEAT_SECONDS = 30
-STAGE_SPAN = {  # the share of the progress bar each stage ends at
+# Where each stage's share of the progress bar ends; it starts where the previous one ended.
+STAGE_ENDS = {
     TrainingStage.LOADING: 10,
     TrainingStage.SPLITTING: 15,
     TrainingStage.FITTING: 80,
     TrainingStage.EVALUATING: 92,
     TrainingStage.SAVING: 99,
 }
-STAGE_START = {
-    TrainingStage.LOADING: 0,
-    TrainingStage.SPLITTING: 10,
-    TrainingStage.FITTING: 15,
-    TrainingStage.EVALUATING: 80,
-    TrainingStage.SAVING: 92,
-}
+STAGE_STARTS = dict(zip(STAGE_ENDS, [0, *STAGE_ENDS.values()], strict=False))
 
 
 @dataclass(frozen=True)
@@ -101,7 +96,7 @@ def _checked_choice(
         chosen = get_algorithm(algorithm)
         complete = chosen.validate(params)
         schema = _schema_of(dataset)
-        chosen.build(schema.features(), complete, seed=SEED)  # the columns it needs exist
+        chosen.columns(schema.features())  # the dataset has columns of the algorithm's kind
     except MLError as error:
         raise customer_error(error) from error
     if chosen.task != schema.task:
@@ -226,7 +221,7 @@ class _Progress:
         self.job = job
 
     def __call__(self, stage: str, fraction: float) -> None:
-        start, end = STAGE_START[stage], STAGE_SPAN[stage]
+        start, end = STAGE_STARTS[stage], STAGE_ENDS[stage]
         percent = round(start + (end - start) * max(0.0, min(1.0, fraction)))
         TrainingJob.objects.filter(pk=self.job.pk).update(
             stage=stage, progress=percent, heartbeat_at=timezone.now()
